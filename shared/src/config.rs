@@ -1,0 +1,189 @@
+//! Typed configuration read from the environment (12-factor).
+//!
+//! Every variable has a documented local default so that a fresh checkout runs
+//! with no setup; outside local mode (`APP_ENV=production`) the secrets must be
+//! set. A missing or malformed value fails start-up with one line naming it.
+
+use std::{net::SocketAddr, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Where the process runs; decides whether dev-only defaults are acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Local,
+    Production,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-do-not-use-in-production-0123456789";
+
+/// The whole configuration of both binaries.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub redis_url: SecretString,
+    /// Prefix of every Redis key and queue this deployment owns; tests use a
+    /// unique one each so that they never see each other's data.
+    pub redis_namespace: String,
+    pub api_addr: SocketAddr,
+    pub jwt_secret: SecretString,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub smtp_url: SecretString,
+    pub mail_from: String,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub worker_concurrency: usize,
+    /// How often the outbox relay looks for rows it was not woken for
+    /// (rows left by a crash or a Redis outage).
+    pub outbox_poll_interval: Duration,
+    /// How often a worker polls its queues, and how long after a worker
+    /// stops beating its in-flight jobs are handed to another one.
+    pub queue_poll_interval: Duration,
+    pub worker_heartbeat: Duration,
+}
+
+/// A configuration variable that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can feed their own.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let environment = match get("APP_ENV").as_deref() {
+            None | Some("local") => Environment::Local,
+            Some("production") => Environment::Production,
+            Some(other) => return Err(invalid("APP_ENV", format!("expected local or production, got {other:?}"))),
+        };
+        let jwt_secret = match (get("JWT_SECRET"), environment) {
+            (Some(secret), _) if secret.len() < 32 => {
+                return Err(invalid("JWT_SECRET", "must be at least 32 bytes".into()));
+            }
+            (Some(secret), _) => secret,
+            (None, Environment::Local) => DEV_JWT_SECRET.to_owned(),
+            (None, Environment::Production) => {
+                return Err(invalid("JWT_SECRET", "required when APP_ENV=production".into()));
+            }
+        };
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("LOG_FORMAT", format!("expected text or json, got {other:?}"))),
+        };
+        let parsed = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            Ok(get(name).unwrap_or_else(|| default.to_owned()))
+        };
+        let namespace = parsed("REDIS_NAMESPACE", "airbnb")?;
+        if !namespace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(invalid("REDIS_NAMESPACE", "letters, digits, '-' and '_' only".into()));
+        }
+        Ok(Self {
+            environment,
+            database_url: parsed("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/airbnb")?.into(),
+            database_max_connections: number(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
+            redis_url: parsed("REDIS_URL", "redis://127.0.0.1:6379")?.into(),
+            redis_namespace: namespace,
+            api_addr: parsed("API_ADDR", "127.0.0.1:8080")?.parse().map_err(|e| invalid("API_ADDR", format!("{e}")))?,
+            jwt_secret: jwt_secret.into(),
+            access_token_ttl: Duration::from_secs(number(&get, "ACCESS_TOKEN_TTL_SECS", 900)?),
+            refresh_token_ttl: Duration::from_secs(number(&get, "REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?),
+            smtp_url: parsed("SMTP_URL", "smtp://127.0.0.1:1025")?.into(),
+            mail_from: parsed("MAIL_FROM", "Airbnb Clone <no-reply@localhost>")?,
+            log_filter: parsed("RUST_LOG", "info")?,
+            log_format,
+            worker_concurrency: number(&get, "WORKER_CONCURRENCY", 16)?,
+            outbox_poll_interval: Duration::from_millis(number(&get, "OUTBOX_POLL_INTERVAL_MS", 1000)?),
+            queue_poll_interval: Duration::from_millis(number(&get, "QUEUE_POLL_INTERVAL_MS", 100)?),
+            worker_heartbeat: Duration::from_secs(number(&get, "WORKER_HEARTBEAT_SECS", 5)?),
+        })
+    }
+
+    /// The local defaults, as a fresh checkout gets them.
+    pub fn local() -> Self {
+        Self::from_lookup(|_| None).expect("BUG: the local defaults are valid")
+    }
+
+    /// True when a dev-only secret is in use (worth a warning at start-up).
+    pub fn uses_dev_secrets(&self) -> bool {
+        self.jwt_secret.expose_secret() == DEV_JWT_SECRET
+    }
+
+    /// A Redis key or queue name inside this deployment's namespace.
+    pub fn redis_key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.redis_namespace)
+    }
+}
+
+fn invalid(name: &'static str, reason: String) -> ConfigError {
+    ConfigError { name, reason }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|e| invalid(name, format!("{raw:?}: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn local_defaults_need_no_environment() {
+        let config = with(&[]).unwrap();
+        assert_eq!(config.api_addr.to_string(), "127.0.0.1:8080");
+        assert!(config.uses_dev_secrets());
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_jwt_secret() {
+        let err = with(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.name, "JWT_SECRET");
+    }
+
+    #[test]
+    fn a_malformed_value_names_its_variable() {
+        let err = with(&[("API_ADDR", "not an address")]).unwrap_err();
+        assert_eq!(err.name, "API_ADDR");
+        let err = with(&[("WORKER_CONCURRENCY", "many")]).unwrap_err();
+        assert_eq!(err.name, "WORKER_CONCURRENCY");
+        assert!(err.to_string().starts_with("invalid configuration: WORKER_CONCURRENCY"));
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused() {
+        assert_eq!(with(&[("JWT_SECRET", "short")]).unwrap_err().name, "JWT_SECRET");
+    }
+}

@@ -1,0 +1,36 @@
+//! PostgreSQL pool and the workspace's migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::{PgPool, postgres::PgPoolOptions};
+
+use crate::config::Config;
+
+/// The schema, from `migrations/`; applied by the API at start and by tests.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A pool that connects lazily: a process starts while the database is down
+/// and reports itself not ready until it is back. Queries time out instead
+/// of hanging when no connection can be had.
+pub fn pool(config: &Config) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(config.database_url.expose_secret())
+        .context("DATABASE_URL is not a valid PostgreSQL URL")
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("applying database migrations")
+}
+
+/// Maps a database error to the name of the constraint it violated, if any.
+pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

@@ -1,0 +1,134 @@
+//! Job payloads and queue names: the contract between the API (producer) and
+//! the worker (consumer). Both compile these same types.
+//!
+//! Payloads carry ids, not personal data: the worker reads what it needs at
+//! run time, so a job never outlives the data it refers to in Redis.
+//! New fields must have `#[serde(default)]`, so that jobs already queued
+//! still decode after a deploy.
+
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_redis::RedisStorage;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::domain::UserId;
+
+/// A kind of job and the queue it travels on.
+pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    /// Queue name, without the deployment's namespace.
+    const QUEUE: &'static str;
+}
+
+/// What travels on a queue: the job, with the id it got in the outbox (also
+/// its apalis task id, so a row pushed twice is queued once) and the id of
+/// the request that caused it, for tracing.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Envelope<J> {
+    pub job_id: Uuid,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    pub job: J,
+}
+
+/// Emails to send; each names the event it announces.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EmailJob {
+    /// Sent once after registration.
+    Welcome { user_id: UserId },
+}
+
+impl EmailJob {
+    /// Identifies the event, so that its email is sent once however often
+    /// the job runs.
+    pub fn dedup_key(&self) -> String {
+        match self {
+            EmailJob::Welcome { user_id } => format!("welcome:{user_id}"),
+        }
+    }
+}
+
+impl Job for EmailJob {
+    const QUEUE: &'static str = "emails";
+}
+
+/// Queue names this deployment uses, for listing and clean-up.
+pub const QUEUES: &[&str] = &[EmailJob::QUEUE];
+
+/// The apalis queue settings shared by producers and consumers.
+pub fn queue_config(config: &Config, queue: &str) -> apalis_redis::Config {
+    apalis_redis::Config::default()
+        .queue(config.redis_key(queue))
+        .batch_size(config.worker_concurrency.max(1))
+        .heartbeat_interval(config.worker_heartbeat)
+        .missed_heartbeats(3)
+}
+
+/// The storage of one job kind's queue.
+pub fn storage<J: Job>(conn: ConnectionManager, config: &Config) -> RedisStorage<Envelope<J>> {
+    RedisStorage::new(conn).with_config(queue_config(config, J::QUEUE))
+}
+
+/// Producer side of every queue.
+#[derive(Clone)]
+pub struct Queues {
+    emails: RedisStorage<Envelope<EmailJob>>,
+}
+
+impl Queues {
+    pub fn new(conn: ConnectionManager, config: &Config) -> Self {
+        Self { emails: storage(conn, config) }
+    }
+
+    /// Pushes one outbox row onto its queue, under its outbox id as task id.
+    pub async fn push(
+        &self,
+        job_id: Uuid,
+        queue: &str,
+        payload: serde_json::Value,
+        request_id: Option<String>,
+    ) -> anyhow::Result<()> {
+        const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
+        let push = async {
+            match queue {
+                EmailJob::QUEUE => push_envelope(&self.emails, job_id, payload, request_id).await,
+                other => anyhow::bail!("no queue named {other:?}"),
+            }
+        };
+        tokio::time::timeout(PUSH_TIMEOUT, push)
+            .await
+            .map_err(|_| anyhow::anyhow!("pushing to the {queue} queue timed out"))?
+    }
+}
+
+async fn push_envelope<J: Job>(
+    storage: &RedisStorage<Envelope<J>>,
+    job_id: Uuid,
+    payload: serde_json::Value,
+    request_id: Option<String>,
+) -> anyhow::Result<()> {
+    let job: J = serde_json::from_value(payload)?;
+    let task =
+        TaskBuilder::new(Envelope { job_id, request_id, job }).task_id(TaskId::from_string(job_id.to_string())).build();
+    let mut storage = storage.clone();
+    storage.push_task(task).await.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_email_job_has_a_stable_wire_format() {
+        let user_id = UserId(Uuid::nil());
+        let envelope = Envelope { job_id: Uuid::nil(), request_id: None, job: EmailJob::Welcome { user_id } };
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(json["job"], serde_json::json!({"kind": "welcome", "user_id": Uuid::nil()}));
+        assert_eq!(serde_json::from_value::<Envelope<EmailJob>>(json).unwrap(), envelope);
+        assert_eq!(envelope.job.dedup_key(), format!("welcome:{}", Uuid::nil()));
+    }
+}

@@ -1,0 +1,120 @@
+//! Transactional outbox: jobs written with the change that causes them, and
+//! the relay that moves them onto their Redis queues.
+//!
+//! A job is a row until Redis has it. If Redis is down, or the process dies
+//! between the commit and the push, the row stays and a relay (any API or
+//! worker process runs one) pushes it later. Rows are claimed with
+//! `for update skip locked`, so relays in many processes never push one row
+//! at the same time; a row pushed twice after a crash keeps its task id and
+//! is queued once.
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::jobs::{Job, Queues};
+
+/// Writes `job` to the outbox inside the caller's transaction.
+pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J, request_id: Option<&str>) -> anyhow::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        "insert into outbox (outbox_id, queue, payload, request_id) values ($1, $2, $3, $4)",
+        id,
+        J::QUEUE,
+        serde_json::to_value(job)?,
+        request_id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Moves outbox rows onto their queues.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    queues: Queues,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+}
+
+const BATCH: i64 = 100;
+
+impl Relay {
+    pub fn new(pool: PgPool, queues: Queues, poll_interval: Duration) -> Self {
+        Self { pool, queues, wake: Arc::new(Notify::new()), poll_interval }
+    }
+
+    /// Asks the relay to look at the outbox now (after a commit that wrote to it).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Relays until `shutdown` resolves: at once when woken, and every poll
+    /// interval for rows left behind by a crash or an outage.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.relay_batch().await {
+                // A full batch: more may be waiting.
+                Ok(n) if n as i64 == BATCH => continue,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "outbox relay failed; rows stay for the next pass")
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Pushes up to one batch of due rows; returns how many were pushed.
+    /// A row whose push fails stays, due again after a growing delay.
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn relay_batch(&self) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query!(
+            r#"select outbox_id, queue, payload, request_id, attempts from outbox
+               where available_at <= now()
+               order by created_at
+               limit $1
+               for update skip locked"#,
+            BATCH,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut pushed = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.queues.push(row.outbox_id, &row.queue, row.payload, row.request_id).await {
+                Ok(()) => pushed.push(row.outbox_id),
+                Err(error) => {
+                    let delay_secs = 2_f64.powi(row.attempts.min(6)); // 1 s, 2 s, … 64 s
+                    sqlx::query!(
+                        r#"update outbox set attempts = attempts + 1, last_error = $2,
+                                  available_at = now() + make_interval(secs => $3)
+                           where outbox_id = $1"#,
+                        row.outbox_id,
+                        format!("{error:#}"),
+                        delay_secs,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    tracing::warn!(outbox_id = %row.outbox_id, queue = row.queue, error = format!("{error:#}"), "job not pushed yet");
+                    // Redis is most likely down: the rest would fail alike.
+                    break;
+                }
+            }
+        }
+        sqlx::query!("delete from outbox where outbox_id = any($1)", &pushed).execute(&mut *tx).await?;
+        tx.commit().await?;
+        if !pushed.is_empty() {
+            tracing::debug!(count = pushed.len(), "outbox rows pushed");
+        }
+        Ok(pushed.len())
+    }
+}
