@@ -1,0 +1,11 @@
+//! Authentication: short-lived JWT access tokens, opaque rotating refresh
+//! tokens kept in Redis, and the bearer security scheme every protected
+//! operation declares.
+
+mod bearer;
+mod sessions;
+mod tokens;
+
+pub use bearer::BearerAuth;
+pub use sessions::{RotateError, Sessions};
+pub use tokens::{AccessToken, TokenIssuer};

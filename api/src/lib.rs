@@ -1,0 +1,21 @@
+//! The HTTP API: a poem-openapi server that answers clients and writes the
+//! jobs that the worker runs.
+//!
+//! # Layout
+//! - [`startup`]: `Application::build` binds the server; `run_until_stopped` serves.
+//! - [`routes`]: one module per resource, combined into one OpenAPI service.
+//! - [`auth`]: JWT access tokens, Redis refresh-token sessions, the bearer scheme.
+//! - [`error`]: `ApiError` and the problem+json rendering of every failure.
+//! - [`request_id`]: the per-request id and tracing span.
+//! - [`state`]: what handlers share.
+//! - [`cli`]: operator commands (`serve`, `create-admin`, `openapi`).
+
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod state;
+
+pub use startup::Application;

@@ -1,0 +1,41 @@
+use clap::Parser;
+use shared::Config;
+
+use api::{
+    Application,
+    cli::{Cli, Command},
+    state::AppState,
+};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            shared::telemetry::init(&config.log_filter, config.log_format);
+            if config.uses_dev_secrets() {
+                tracing::warn!("JWT_SECRET is not set: using the dev-only secret (APP_ENV=local)");
+            }
+            let app = Application::build(config).await?;
+            app.run_until_stopped(shared::shutdown_signal()).await
+        }
+        Command::CreateAdmin { email, first_name, last_name } => {
+            api::cli::create_admin(config, &email, &first_name, &last_name).await
+        }
+        Command::Openapi => {
+            println!("{}", api::startup::openapi_spec(&AppState::new(config)?));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Builds the HTTP application and runs it until told to stop.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use poem::{
+    EndpointExt, IntoEndpoint, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::{CatchPanic, NormalizePath, TrailingSlash},
+};
+use shared::Config;
+
+use crate::{error, request_id, routes, state::AppState};
+
+/// The API server, bound to its address and ready to run.
+pub struct Application {
+    state: AppState,
+    acceptor: TcpAcceptor,
+    port: u16,
+}
+
+impl Application {
+    /// Connects to PostgreSQL and Redis, applies migrations and binds
+    /// `config.api_addr` (port 0 picks a free port, as tests do).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = AppState::new(config)?;
+        shared::db::migrate(&state.db).await?;
+        let acceptor = TcpListener::bind(state.config.api_addr)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding API_ADDR={}", state.config.api_addr))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(SocketAddr::port))
+            .context("reading the bound port")?;
+        Ok(Self { state, acceptor, port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests
+    /// (up to 30 s) and stops the outbox relay.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay = tokio::spawn(self.state.relay.clone().run(async {
+            let _ = relay_stopped.await;
+        }));
+        let app = endpoint(&self.state);
+        tracing::info!(port = self.port, "API listening; docs at /docs");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
+            .await
+            .context("running the HTTP server")?;
+        let _ = stop_relay.send(());
+        let _ = relay.await;
+        tracing::info!("API stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface: the OpenAPI operations, the spec, the docs UI,
+/// and the middleware every request goes through.
+pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
+    let api = routes::api(state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .data(state.clone())
+        .catch_all_error(error::render_problem)
+        .with(CatchPanic::new().with_handler(|_| error::panic_response()))
+        .around(request_id::with_request_id)
+        .into_endpoint()
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi_spec(state: &AppState) -> String {
+    routes::api(state).spec()
+}

@@ -1,0 +1,36 @@
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use shared::{Config, jobs::Queues, outbox::Relay};
+use sqlx::PgPool;
+
+use crate::auth::{Sessions, TokenIssuer};
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub tokens: TokenIssuer,
+    pub sessions: Sessions,
+    /// Woken after each commit that wrote to the outbox.
+    pub relay: Relay,
+}
+
+impl AppState {
+    /// Builds the state with lazy connections: nothing is contacted yet, so
+    /// a process starts while PostgreSQL or Redis is down.
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let db = shared::db::pool(&config)?;
+        let redis = shared::redis::connect(&config)?;
+        Ok(Self {
+            tokens: TokenIssuer::new(&config.jwt_secret, config.access_token_ttl),
+            sessions: Sessions::new(redis.clone(), config.redis_key("session:"), config.refresh_token_ttl),
+            relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
+            db,
+            redis,
+            config: Arc::new(config),
+        })
+    }
+}
