@@ -1,0 +1,123 @@
+//! Builds the worker process and runs it until told to stop.
+
+use std::{sync::Arc, time::Duration};
+
+use apalis::{
+    layers::retry::{HasherRng, backoff::ExponentialBackoffMaker, backoff::MakeBackoff},
+    prelude::*,
+};
+use redis::aio::ConnectionManager;
+use shared::{
+    Config,
+    jobs::{self, EmailJob, Job, Queues},
+    outbox::Relay,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    emails::{self, EmailDeps},
+    mailer::Mailer,
+};
+
+/// How long in-flight jobs may run on after SIGTERM before they are left to
+/// be re-run by another worker.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A worker process: consumers of every queue, plus an outbox relay.
+pub struct Application {
+    config: Arc<Config>,
+    redis: ConnectionManager,
+    relay: Relay,
+    emails: Arc<EmailDeps>,
+}
+
+impl Application {
+    /// Prepares connections (lazily: nothing is contacted yet).
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let db = shared::db::pool(&config)?;
+        let redis = shared::redis::connect(&config)?;
+        let mailer = Mailer::new(&config)?;
+        Ok(Self {
+            relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
+            emails: Arc::new(EmailDeps { db, mailer }),
+            redis,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Runs until `shutdown` resolves, then stops taking jobs and lets the
+    /// running ones finish (up to 30 s).
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.clone().run(stop.clone().cancelled_owned()));
+        let emails =
+            tokio::spawn(supervise_emails(self.config.clone(), self.redis.clone(), self.emails.clone(), stop.clone()));
+        tracing::info!(concurrency = self.config.worker_concurrency, "worker started");
+        shutdown.await;
+        tracing::info!("worker stopping: finishing in-flight jobs");
+        stop.cancel();
+        let _ = relay.await;
+        let _ = emails.await;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}
+
+/// A name no other live worker has: apalis refuses a name seen recently.
+fn worker_name(queue: &str, generation: u32) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+    let nonce = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{host}-{}-{queue}-{generation}-{nonce}", std::process::id())
+}
+
+/// Runs the `emails` consumer, starting it again (under a new name, after a
+/// growing pause) whenever it stops on a backend error such as a Redis
+/// outage, until `stop` is cancelled.
+async fn supervise_emails(
+    config: Arc<Config>,
+    redis: ConnectionManager,
+    deps: Arc<EmailDeps>,
+    stop: CancellationToken,
+) {
+    let mut generation = 0;
+    let mut pause = Duration::from_millis(250);
+    while !stop.is_cancelled() {
+        generation += 1;
+        let backoff =
+            ExponentialBackoffMaker::new(Duration::from_secs(1), Duration::from_secs(60), 0.5, HasherRng::default())
+                .expect("BUG: constant backoff bounds are valid")
+                .make_backoff();
+        let worker = WorkerBuilder::new(worker_name(EmailJob::QUEUE, generation))
+            .backend(jobs::storage::<EmailJob>(redis.clone(), &config).poll_with_interval(config.queue_poll_interval))
+            .data(deps.clone())
+            .concurrency(config.worker_concurrency)
+            .retry(RetryPolicy::retries(emails::MAX_ATTEMPTS - 1).with_backoff(backoff))
+            .enable_tracing()
+            .build(emails::handle);
+        let signal = stop.clone();
+        let run = worker.run_until(async move {
+            signal.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        });
+        let grace = async {
+            stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = run => match result {
+                Ok(()) if stop.is_cancelled() => break,
+                Ok(()) => tracing::warn!(queue = "emails", "consumer ended; starting it again"),
+                Err(error) => tracing::error!(queue = "emails", %error, "consumer stopped; starting it again"),
+            },
+            () = grace => {
+                tracing::warn!(queue = "emails", "jobs still running after the grace period; they will run again elsewhere");
+                break;
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}
