@@ -1,0 +1,18 @@
+//! Test harness for the integration tests of `api` and `worker`: everything
+//! real, nothing shared between tests.
+//!
+//! - [`TestApp`]: the API on port 0 against a fresh database and a unique
+//!   Redis namespace, both removed when it drops; typed request helpers.
+//! - [`TestWorker`]: the worker in-process on the same database and namespace.
+//! - [`SmtpCatcher`]: aiosmtpd on a free port, writing a Maildir we read.
+//! - [`PrivateRedis`]: a redis-server of the test's own, to stop and restart.
+//!
+//! Services: `TEST_DATABASE_URL` (an admin connection, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), `TEST_REDIS_URL` (default
+//! `redis://127.0.0.1:6379`), `AIOSMTPD_PYTHON` (a Python with aiosmtpd).
+
+mod app;
+mod services;
+
+pub use app::{TestApp, TestWorker, test_config};
+pub use services::{PrivateRedis, SmtpCatcher, TestDatabase, free_port};

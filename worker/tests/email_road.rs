@@ -1,0 +1,159 @@
+//! The job road end to end: registration → outbox → Redis → worker → SMTP,
+//! against real PostgreSQL, Redis and an SMTP server, including the faults
+//! it must survive.
+
+use std::{
+    net::TcpListener,
+    process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use secrecy::SecretString;
+use serde_json::json;
+use shared::jobs::EmailJob;
+use testkit::{PrivateRedis, SmtpCatcher, TestApp, TestWorker};
+
+const PASSWORD: &str = "a long enough password";
+
+async fn outbox_rows(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from outbox").fetch_one(&app.db).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_registration_s_welcome_email_arrives_over_smtp_once() {
+    let smtp = SmtpCatcher::start();
+    let app = TestApp::spawn_with(|c| c.smtp_url = SecretString::from(smtp.url())).await;
+    let worker = TestWorker::spawn(app.config.clone());
+    let email = TestApp::unique_email("welcome");
+
+    let user = app.register(&email, PASSWORD, "guest").await;
+
+    let messages = smtp.wait_for(&email, 1, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 1, "one welcome email");
+    let message = &messages[0];
+    assert!(message.contains("Subject: Welcome to Airbnb Clone, Test"), "{message}");
+    assert!(message.contains("Content-Type: text/plain"), "a text part: {message}");
+    assert!(message.contains("Content-Type: text/html"), "an HTML part: {message}");
+    assert_eq!(outbox_rows(&app).await, 0, "the outbox row was relayed and removed");
+
+    // The same event handled again (a redelivered job) sends nothing more.
+    let deps =
+        worker::emails::EmailDeps { db: app.db.clone(), mailer: worker::mailer::Mailer::new(&app.config).unwrap() };
+    let user_id = serde_json::from_value(user["id"].clone()).unwrap();
+    let outcome = worker::emails::send_once(&deps, &EmailJob::Welcome { user_id }).await.unwrap();
+    assert_eq!(outcome, "skipped: already sent");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages_to(&email).len(), 1);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_registration_during_a_redis_outage_is_mailed_once_redis_returns() {
+    let smtp = SmtpCatcher::start();
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_url = SecretString::from(smtp.url());
+        c.redis_url = SecretString::from(redis.url());
+    })
+    .await;
+    let worker = TestWorker::spawn(app.config.clone());
+    let email = TestApp::unique_email("outage");
+
+    redis.stop();
+    app.register(&email, PASSWORD, "guest").await;
+    // The job waits in the outbox while Redis is away.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(outbox_rows(&app).await, 1, "the job is kept in the outbox");
+    let attempts: i32 = sqlx::query_scalar("select attempts from outbox").fetch_one(&app.db).await.unwrap();
+    assert!(attempts >= 1, "the relay tried and failed");
+    assert!(smtp.messages_to(&email).is_empty());
+
+    redis.start_again().unwrap();
+    let messages = smtp.wait_for(&email, 1, Duration::from_secs(45)).await;
+    assert_eq!(messages.len(), 1, "the welcome email arrives after the outage");
+    assert_eq!(outbox_rows(&app).await, 0);
+    worker.stop().await;
+}
+
+/// An SMTP server that accepts connections and never answers: a job sending
+/// to it stays in flight.
+fn black_hole() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_is_killed_mid_run_is_run_by_another_worker() {
+    let smtp = SmtpCatcher::start();
+    let (hole, connections) = black_hole();
+    let app = TestApp::spawn().await;
+    let config = &app.config;
+    let mut doomed = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .env("DATABASE_URL", secrecy::ExposeSecret::expose_secret(&config.database_url))
+        .env("REDIS_URL", secrecy::ExposeSecret::expose_secret(&config.redis_url))
+        .env("REDIS_NAMESPACE", &config.redis_namespace)
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{hole}"))
+        .env("WORKER_HEARTBEAT_SECS", "1")
+        .env("QUEUE_POLL_INTERVAL_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let email = TestApp::unique_email("killed");
+    app.register(&email, PASSWORD, "guest").await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while connections.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the doomed worker never started the job");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    doomed.kill().unwrap(); // SIGKILL: no clean-up, no acknowledgement
+    doomed.wait().unwrap();
+    assert!(smtp.messages_to(&email).is_empty());
+
+    let mut config = app.config.clone();
+    config.smtp_url = SecretString::from(smtp.url());
+    let rescuer = TestWorker::spawn(config);
+    let messages = smtp.wait_for(&email, 1, Duration::from_secs(30)).await;
+    assert_eq!(messages.len(), 1, "the orphaned job ran again, once");
+    let sent: i64 = sqlx::query_scalar("select count(*) from sent_emails").fetch_one(&app.db).await.unwrap();
+    assert_eq!(sent, 1);
+    rescuer.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_stops_gracefully_and_jobs_left_queued_are_taken_by_the_next_one() {
+    let smtp = SmtpCatcher::start();
+    let app = TestApp::spawn_with(|c| c.smtp_url = SecretString::from(smtp.url())).await;
+    let worker = TestWorker::spawn(app.config.clone());
+    let started = Instant::now();
+    worker.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(10), "an idle worker stops at once");
+
+    let email = TestApp::unique_email("queued");
+    let response = app
+        .post("/users", &json!({"email": email, "password": PASSWORD, "first_name": "Q", "last_name": "Ueued"}), None)
+        .await;
+    assert_eq!(response.status(), 201);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(smtp.messages_to(&email).is_empty(), "no worker runs");
+
+    let next = TestWorker::spawn(app.config.clone());
+    assert_eq!(smtp.wait_for(&email, 1, Duration::from_secs(20)).await.len(), 1);
+    next.stop().await;
+}
