@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite against real PostgreSQL, Redis and an SMTP catcher,
+# started here when they are not running. Each test makes its own database
+# and Redis namespace and removes them.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_postgres
+ensure_redis
+ensure_aiosmtpd
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@$PG_HOST:$PG_PORT/postgres}"
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
+
+say "building and running the tests (target dir: $CARGO_TARGET_DIR)"
+cargo test --workspace --locked "$@"
