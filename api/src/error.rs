@@ -172,7 +172,10 @@ impl From<sqlx::Error> for ApiError {
                     return Self::conflict("duplicate-email", "An account with this email address already exists.");
                 }
                 "bookings_no_overlap" => {
-                    return Self::conflict("dates-unavailable", "These dates overlap another booking of this property.");
+                    return Self::conflict(
+                        "dates-unavailable",
+                        "These dates overlap another booking of this property.",
+                    );
                 }
                 "reviews_one_per_booking" => {
                     return Self::conflict("duplicate-review", "This booking already has a review.");
