@@ -8,7 +8,9 @@ TOOLS="$HOME/.cache/airbnb-clone"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/airbnb-target}"
 export SQLX_OFFLINE=true
 
-PG_HOST=127.0.0.1 PG_PORT=5432 REDIS_PORT=6379
+PG_HOST=127.0.0.1
+PG_PORT="${PG_PORT:-5432}"
+REDIS_PORT="${REDIS_PORT:-6379}"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -24,18 +26,25 @@ docker_engine() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 
 ensure_postgres() {
   if listening "$PG_PORT"; then return; fi
-  if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  if [ "$PG_PORT" = 5432 ] && command -v pg_ctlcluster >/dev/null && ls /etc/postgresql/*/main >/dev/null 2>&1; then
     say "starting the installed PostgreSQL cluster"
     local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
   elif initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1) && [ -n "$initdb" ]; then
     local bin; bin=$(dirname "$initdb")
+    # PostgreSQL refuses to run as root: use its own account then.
+    local as=()
+    if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
     if [ ! -d "$LOCAL/postgres" ]; then
       say "creating a project-local PostgreSQL in .local/postgres"
-      "$bin/initdb" -D "$LOCAL/postgres" -U postgres --auth=trust >/dev/null
+      mkdir -p "$LOCAL/postgres"
+      if [ "$(id -u)" = 0 ]; then chown postgres "$LOCAL/postgres"; chmod 0700 "$LOCAL/postgres"; fi
+      "${as[@]}" "$bin/initdb" -D "$LOCAL/postgres" -U postgres --auth=trust >/dev/null
     fi
     say "starting the project-local PostgreSQL on $PG_PORT"
-    "$bin/pg_ctl" -D "$LOCAL/postgres" -l "$LOCAL/postgres.log" -o "-h $PG_HOST -p $PG_PORT -k /tmp" start >/dev/null
+    touch "$LOCAL/postgres.log"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$LOCAL/postgres.log"; fi
+    "${as[@]}" "$bin/pg_ctl" -D "$LOCAL/postgres" -l "$LOCAL/postgres.log" -o "-h $PG_HOST -p $PG_PORT -k /tmp" start >/dev/null
   elif docker_engine; then
     say "starting PostgreSQL with docker compose"
     docker compose -f "$ROOT/compose.yml" up -d postgres

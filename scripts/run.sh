@@ -30,6 +30,7 @@ fi
 
 say "building api and worker"
 cargo build --locked -p api -p worker
+"$CARGO_TARGET_DIR/debug/api" migrate
 "$CARGO_TARGET_DIR/debug/worker" &
 pids+=($!)
 say "API docs: http://$API_ADDR/docs   (OpenAPI: http://$API_ADDR/openapi.json)"

@@ -33,6 +33,8 @@ pub enum Command {
         #[arg(long, default_value = "User")]
         last_name: String,
     },
+    /// Apply pending database migrations and exit.
+    Migrate,
     /// Print the OpenAPI document (to regenerate openapi/openapi.json).
     Openapi,
 }

@@ -33,6 +33,11 @@ async fn run() -> anyhow::Result<()> {
         Command::CreateAdmin { email, first_name, last_name } => {
             api::cli::create_admin(config, &email, &first_name, &last_name).await
         }
+        Command::Migrate => {
+            shared::db::migrate(&shared::db::pool(&config)?).await?;
+            println!("migrations applied");
+            Ok(())
+        }
         Command::Openapi => {
             println!("{}", api::startup::openapi_spec(&AppState::new(config)?));
             Ok(())
