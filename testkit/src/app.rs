@@ -6,11 +6,7 @@ use shared::Config;
 use sqlx::PgPool;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::services::{TestDatabase, clean_redis_namespace};
-
-fn default_redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+use crate::services::{TestDatabase, clean_redis_namespace, default_redis_url};
 
 /// The configuration of a test: local defaults, the given database, a
 /// unique Redis namespace, port 0 and short polling intervals.

@@ -15,4 +15,4 @@ mod app;
 mod services;
 
 pub use app::{TestApp, TestWorker, test_config};
-pub use services::{PrivateRedis, SmtpCatcher, TestDatabase, free_port};
+pub use services::{PrivateRedis, RedisNamespace, SmtpCatcher, TestDatabase, free_port};

@@ -56,9 +56,34 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A unique Redis namespace whose keys are deleted when it drops.
+pub struct RedisNamespace(pub String);
+
+impl RedisNamespace {
+    pub fn new() -> Self {
+        Self(format!("test-{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+impl Default for RedisNamespace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for RedisNamespace {
+    fn drop(&mut self) {
+        clean_redis_namespace(&default_redis_url(), &self.0);
+    }
+}
+
+pub(crate) fn default_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// Deletes every Redis key under `namespace:` and the apalis registry
 /// entries of its queues.
-pub fn clean_redis_namespace(url: &str, namespace: &str) {
+pub(crate) fn clean_redis_namespace(url: &str, namespace: &str) {
     let Ok(client) = redis::Client::open(url) else { return };
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else { return };
     let pattern = format!("{namespace}:*");
