@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     emails::{self, EmailDeps},
+    janitor,
     mailer::Mailer,
 };
 
@@ -50,6 +51,10 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let relay = tokio::spawn(self.relay.clone().run(stop.clone().cancelled_owned()));
+        let janitor = {
+            let (config, redis, stop) = (self.config.clone(), self.redis.clone(), stop.clone());
+            tokio::spawn(async move { janitor::run(&config, redis, stop).await })
+        };
         let emails =
             tokio::spawn(supervise_emails(self.config.clone(), self.redis.clone(), self.emails.clone(), stop.clone()));
         tracing::info!(concurrency = self.config.worker_concurrency, "worker started");
@@ -57,6 +62,7 @@ impl Application {
         tracing::info!("worker stopping: finishing in-flight jobs");
         stop.cancel();
         let _ = relay.await;
+        let _ = janitor.await;
         let _ = emails.await;
         tracing::info!("worker stopped");
         Ok(())

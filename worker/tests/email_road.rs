@@ -157,3 +157,27 @@ async fn a_worker_stops_gracefully_and_jobs_left_queued_are_taken_by_the_next_on
     assert_eq!(smtp.wait_for(&email, 1, Duration::from_secs(20)).await.len(), 1);
     next.stop().await;
 }
+
+#[tokio::test]
+async fn the_janitor_trims_finished_jobs_but_keeps_recent_ones() {
+    let smtp = SmtpCatcher::start();
+    let app = TestApp::spawn_with(|c| c.smtp_url = SecretString::from(smtp.url())).await;
+    let worker = TestWorker::spawn(app.config.clone());
+    let email = TestApp::unique_email("janitor");
+    app.register(&email, PASSWORD, "guest").await;
+    assert_eq!(smtp.wait_for(&email, 1, Duration::from_secs(20)).await.len(), 1);
+    worker.stop().await;
+
+    let redis = shared::redis::connect(&app.config).unwrap();
+    let queue = app.config.redis_key("emails");
+    let mut conn = redis.clone();
+    let done: Vec<String> = redis::cmd("SMEMBERS").arg(format!("{queue}:done")).query_async(&mut conn).await.unwrap();
+    assert_eq!(done.len(), 1, "the welcome job finished");
+
+    assert_eq!(worker::janitor::trim(&redis, &queue, worker::janitor::RETENTION).await.unwrap(), 0, "recent jobs stay");
+    assert_eq!(worker::janitor::trim(&redis, &queue, Duration::ZERO).await.unwrap(), 1);
+    let data: i64 = redis::cmd("HLEN").arg(format!("{queue}:data")).query_async(&mut conn).await.unwrap();
+    let meta: i64 = redis::cmd("EXISTS").arg(format!("{queue}:meta:{}", done[0])).query_async(&mut conn).await.unwrap();
+    let still_done: i64 = redis::cmd("SCARD").arg(format!("{queue}:done")).query_async(&mut conn).await.unwrap();
+    assert_eq!((data, meta, still_done), (0, 0, 0));
+}
