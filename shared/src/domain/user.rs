@@ -27,6 +27,10 @@ impl Email {
         if !domain_ok {
             return Err("has an invalid domain");
         }
+        // RFC 2606 reserves `.invalid`; erased accounts get addresses there.
+        if domain == "invalid" || domain.ends_with(".invalid") {
+            return Err("uses a reserved domain");
+        }
         if email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',') {
             return Err("must not contain spaces, control characters, '<', '>' or ','");
         }
