@@ -1,6 +1,6 @@
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
-use shared::policy::Actor;
+use shared::{policy::Actor, users};
 
 use crate::{error::ApiError, state::AppState};
 
@@ -9,10 +9,17 @@ use crate::{error::ApiError, state::AppState};
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_access_token")]
 pub struct BearerAuth(pub Actor);
 
+/// A valid signature names the account; the account itself, read now, gives
+/// the role. So a deleted account is refused and a changed role applies at
+/// once, not when the token expires.
 async fn check_access_token(request: &Request, bearer: Bearer) -> poem::Result<Actor> {
     let state = request.data::<AppState>().expect("BUG: AppState is attached to every route");
-    state
-        .tokens
-        .verify(&bearer.token)
-        .ok_or_else(|| ApiError::invalid_token("The access token is invalid or has expired.").into())
+    let Some(claimed) = state.tokens.verify(&bearer.token) else {
+        return Err(ApiError::invalid_token("The access token is invalid or has expired.").into());
+    };
+    match users::credentials(&state.db, claimed.user_id).await {
+        Ok(Some(account)) => Ok(Actor { user_id: claimed.user_id, role: account.role }),
+        Ok(None) => Err(ApiError::invalid_token("The account of this access token no longer exists.").into()),
+        Err(error) => Err(ApiError::from(error).into()),
+    }
 }
