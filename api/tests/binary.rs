@@ -84,8 +84,11 @@ async fn the_api_binary_logs_json_lines_with_the_request_id_and_exits_cleanly_on
     assert!(status.success(), "exit status {status}");
 
     let stderr = BufReader::new(api.child.stderr.take().unwrap());
-    let lines: Vec<Value> =
-        stderr.lines().map_while(Result::ok).map(|l| serde_json::from_str(&l).expect("every log line is JSON")).collect();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map_while(Result::ok)
+        .map(|l| serde_json::from_str(&l).expect("every log line is JSON"))
+        .collect();
     let served = lines
         .iter()
         .find(|l| l["span"]["request_id"] == "binary-test-request-1")
@@ -121,7 +124,8 @@ async fn an_operator_creates_the_first_admin_from_the_command_line() {
         .await
         .unwrap();
     let token = tokens["access_token"].as_str().expect("the admin signs in");
-    let me: Value = client.get(format!("{base}/users/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let me: Value =
+        client.get(format!("{base}/users/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["role"], "admin");
     let list = client.get(format!("{base}/users")).bearer_auth(token).send().await.unwrap();
     assert_eq!(list.status(), 200, "an admin lists users");
@@ -141,11 +145,8 @@ async fn an_operator_creates_the_first_admin_from_the_command_line() {
 
 #[tokio::test]
 async fn a_malformed_setting_stops_start_up_with_one_line_naming_it() {
-    let output = Command::new(env!("CARGO_BIN_EXE_api"))
-        .env_clear()
-        .env("API_ADDR", "not-an-address")
-        .output()
-        .unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_api")).env_clear().env("API_ADDR", "not-an-address").output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -1,0 +1,17 @@
+//! Integration tests of the HTTP API: each test runs the real application on
+//! port 0 against a database and a Redis namespace of its own.
+//!
+//! # Layout
+//! - [`helpers`]: accounts, raw requests and the problem+json assertions.
+//! - [`auth`]: sign-in, refresh-token rotation and reuse, sign-out, bad tokens.
+//! - [`users`]: registration, access control, administration, deletion.
+//! - [`errors`]: bad input answers 4xx problem+json and changes nothing.
+//! - [`openapi`]: the served document, its committed copy, the docs UI.
+//! - [`ops`]: health, readiness and request ids.
+
+mod auth;
+mod errors;
+mod helpers;
+mod openapi;
+mod ops;
+mod users;

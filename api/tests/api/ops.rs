@@ -1,0 +1,93 @@
+//! Probes and request ids.
+
+use reqwest::Response;
+use serde_json::json;
+use testkit::TestApp;
+
+use crate::helpers::{assert_json, registration, sign_up};
+
+fn request_id(response: &Response) -> String {
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .unwrap_or_else(|| panic!("no x-request-id on a {} response", response.status()));
+    id.to_str().expect("an ASCII request id").to_owned()
+}
+
+async fn get_with_request_id(app: &TestApp, path: &str, id: &str) -> Response {
+    app.client.get(app.url(path)).header("x-request-id", id).send().await.expect("GET")
+}
+
+#[tokio::test]
+async fn health_answers_ok() {
+    let app = TestApp::spawn().await;
+
+    let body = assert_json(app.get("/health", None).await, 200).await;
+
+    assert_eq!(body, json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn ready_reports_the_database_and_redis_up() {
+    let app = TestApp::spawn().await;
+
+    let body = assert_json(app.get("/ready", None).await, 200).await;
+
+    assert_eq!(body, json!({ "status": "ok", "database": true, "redis": true }));
+}
+
+#[tokio::test]
+async fn ready_reports_redis_down_as_unavailable() {
+    let dead_redis = format!("redis://127.0.0.1:{}", testkit::free_port());
+    let app = TestApp::spawn_with(|c| c.redis_url = dead_redis.into()).await;
+
+    let body = assert_json(app.get("/ready", None).await, 503).await;
+
+    assert_eq!(body, json!({ "status": "unavailable", "database": true, "redis": false }));
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let user = sign_up(&app, "guest").await;
+
+    let responses = [
+        app.get("/health", None).await,
+        app.get("/users/me", Some(&user.access_token)).await,
+        app.post("/users", &registration(&TestApp::unique_email("ana")), None).await,
+        app.get("/users/me", None).await,
+        app.get("/users", Some(&user.access_token)).await,
+        app.get("/no/such/route", None).await,
+        app.client.patch(app.url("/users")).send().await.unwrap(),
+        app.post("/users", &json!({}), None).await,
+        app.get("/openapi.json", None).await,
+    ];
+
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 201, 401, 403, 404, 405, 400, 200]);
+    let ids: std::collections::HashSet<String> = responses.iter().map(request_id).collect();
+    assert_eq!(ids.len(), responses.len(), "request ids repeat: {ids:?}");
+}
+
+#[tokio::test]
+async fn a_sane_incoming_request_id_is_echoed_back() {
+    let app = TestApp::spawn().await;
+
+    for id in ["abc-123", "trace_1.2-x", &"a".repeat(64)] {
+        assert_eq!(request_id(&get_with_request_id(&app, "/health", id).await), id);
+    }
+}
+
+#[tokio::test]
+async fn an_insane_incoming_request_id_is_replaced() {
+    let app = TestApp::spawn().await;
+
+    for insane in ["a".repeat(65), "a".repeat(200), "has spaces in it".to_owned(), "semi;colon".to_owned()] {
+        let id = request_id(&get_with_request_id(&app, "/health", &insane).await);
+        assert_ne!(id, insane);
+        assert!(
+            (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+            "the replacement {id:?} is not a sane request id"
+        );
+    }
+}
