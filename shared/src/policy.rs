@@ -1,7 +1,7 @@
 //! Who may do what: the object-level rules of the API, in one place, called by
 //! REST, GraphQL and the worker alike.
 
-use crate::domain::{Role, UserId};
+use crate::domain::{Canceller, Role, UserId};
 
 /// The authenticated caller of an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,63 @@ impl Actor {
     }
 }
 
+/// The parties of a booking: its guest and its property's host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookingParties {
+    pub guest_id: UserId,
+    pub host_id: UserId,
+}
+
+impl Actor {
+    /// Hosts and admins list properties.
+    pub fn may_create_property(&self) -> bool {
+        matches!(self.role, Role::Host | Role::Admin)
+    }
+
+    /// The owning host or an admin changes or removes a listing.
+    pub fn may_manage_property(&self, host_id: UserId) -> bool {
+        self.user_id == host_id || self.is_admin()
+    }
+
+    /// Anyone signed in books, except the property's own host.
+    pub fn may_book(&self, host_id: UserId) -> bool {
+        self.user_id != host_id
+    }
+
+    /// A booking is visible to its guest, its property's host and admins;
+    /// to anyone else it does not exist.
+    pub fn may_see_booking(&self, parties: BookingParties) -> bool {
+        self.user_id == parties.guest_id || self.user_id == parties.host_id || self.is_admin()
+    }
+
+    /// Only the guest changes the dates or guests of its booking.
+    pub fn may_change_booking(&self, parties: BookingParties) -> bool {
+        self.user_id == parties.guest_id
+    }
+
+    /// Who the caller cancels as, if it may cancel at all: its own stay as
+    /// guest; a stay at its property, or any as admin, as host.
+    pub fn cancels_as(&self, parties: BookingParties) -> Option<Canceller> {
+        if self.user_id == parties.guest_id {
+            Some(Canceller::Guest)
+        } else if self.user_id == parties.host_id || self.is_admin() {
+            Some(Canceller::HostOrAdmin)
+        } else {
+            None
+        }
+    }
+
+    /// Only the guest of a booking reviews it.
+    pub fn may_review(&self, parties: BookingParties) -> bool {
+        self.user_id == parties.guest_id
+    }
+
+    /// The author or an admin changes or removes a review.
+    pub fn may_manage_review(&self, author_id: UserId) -> bool {
+        self.user_id == author_id || self.is_admin()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +125,37 @@ mod tests {
         assert!(admin.may_set_role(guest.user_id, Role::Host));
         assert!(admin.may_set_role(admin.user_id, Role::Admin));
         assert!(!admin.may_set_role(admin.user_id, Role::Guest));
+    }
+
+    #[test]
+    fn booking_rules_follow_the_parties() {
+        let guest = actor(Role::Guest);
+        let host = actor(Role::Host);
+        let stranger = actor(Role::Guest);
+        let admin = actor(Role::Admin);
+        let parties = BookingParties { guest_id: guest.user_id, host_id: host.user_id };
+        for (who, sees) in [(guest, true), (host, true), (admin, true), (stranger, false)] {
+            assert_eq!(who.may_see_booking(parties), sees);
+        }
+        assert!(guest.may_change_booking(parties));
+        assert!(!host.may_change_booking(parties));
+        assert!(!admin.may_change_booking(parties));
+        assert_eq!(guest.cancels_as(parties), Some(Canceller::Guest));
+        assert_eq!(host.cancels_as(parties), Some(Canceller::HostOrAdmin));
+        assert_eq!(admin.cancels_as(parties), Some(Canceller::HostOrAdmin));
+        assert_eq!(stranger.cancels_as(parties), None);
+        assert!(!host.may_book(host.user_id));
+        assert!(guest.may_book(host.user_id));
+        assert!(guest.may_review(parties) && !host.may_review(parties) && !admin.may_review(parties));
+    }
+
+    #[test]
+    fn listings_are_created_by_hosts_and_admins_and_managed_by_their_owner() {
+        let host = actor(Role::Host);
+        assert!(host.may_create_property() && actor(Role::Admin).may_create_property());
+        assert!(!actor(Role::Guest).may_create_property());
+        assert!(host.may_manage_property(host.user_id));
+        assert!(!actor(Role::Host).may_manage_property(host.user_id));
+        assert!(actor(Role::Admin).may_manage_property(host.user_id));
     }
 }
