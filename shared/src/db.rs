@@ -17,6 +17,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub fn pool(config: &Config) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(config.database_max_connections)
+        // Dates are UTC everywhere (check-in deadlines, `current_date`).
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, "set time zone 'UTC'").await?;
+                Ok(())
+            })
+        })
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy(config.database_url.expose_secret())
         .context("DATABASE_URL is not a valid PostgreSQL URL")

@@ -14,8 +14,10 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::Config;
-use crate::domain::UserId;
+use crate::domain::{BookingId, UserId};
 
 /// A kind of job and the queue it travels on.
 pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
@@ -34,12 +36,39 @@ pub struct Envelope<J> {
     pub job: J,
 }
 
+/// Which side of a booking an email goes to.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    Guest,
+    Host,
+}
+
+impl Party {
+    fn as_str(self) -> &'static str {
+        match self {
+            Party::Guest => "guest",
+            Party::Host => "host",
+        }
+    }
+}
+
 /// Emails to send; each names the event it announces.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EmailJob {
     /// Sent once after registration.
     Welcome { user_id: UserId },
+    /// A booking was made (a hold awaiting payment).
+    BookingRequested { booking_id: BookingId, to: Party },
+    /// The dates or guests of a pending booking changed at `at`.
+    BookingChanged { booking_id: BookingId, to: Party, at: DateTime<Utc> },
+    /// A booking was cancelled (with the refund due, if any).
+    BookingCancelled { booking_id: BookingId, to: Party },
+    /// An unpaid hold timed out; the guest is told.
+    HoldExpired { booking_id: BookingId },
+    /// A stay ended; the guest is invited to review it.
+    ReviewInvitation { booking_id: BookingId },
 }
 
 impl EmailJob {
@@ -48,6 +77,25 @@ impl EmailJob {
     pub fn dedup_key(&self) -> String {
         match self {
             EmailJob::Welcome { user_id } => format!("welcome:{user_id}"),
+            EmailJob::BookingRequested { booking_id, to } => format!("booking_requested:{booking_id}:{}", to.as_str()),
+            EmailJob::BookingChanged { booking_id, to, at } => {
+                format!("booking_changed:{booking_id}:{}:{}", to.as_str(), at.timestamp_micros())
+            }
+            EmailJob::BookingCancelled { booking_id, to } => format!("booking_cancelled:{booking_id}:{}", to.as_str()),
+            EmailJob::HoldExpired { booking_id } => format!("hold_expired:{booking_id}"),
+            EmailJob::ReviewInvitation { booking_id } => format!("review_invitation:{booking_id}"),
+        }
+    }
+
+    /// The template's name, as recorded in `sent_emails`.
+    pub fn template(&self) -> &'static str {
+        match self {
+            EmailJob::Welcome { .. } => "welcome",
+            EmailJob::BookingRequested { .. } => "booking_requested",
+            EmailJob::BookingChanged { .. } => "booking_changed",
+            EmailJob::BookingCancelled { .. } => "booking_cancelled",
+            EmailJob::HoldExpired { .. } => "hold_expired",
+            EmailJob::ReviewInvitation { .. } => "review_invitation",
         }
     }
 }

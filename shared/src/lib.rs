@@ -8,20 +8,27 @@
 //! - [`policy`]: who may do what, in one place for REST, GraphQL and jobs.
 //! - [`password`]: Argon2id hashing on the blocking pool.
 //! - [`pagination`]: page sizes and opaque keyset cursors.
-//! - [`users`]: queries on accounts.
+//! - [`users`], [`properties`]: queries on accounts and listings (with search).
+//! - [`bookings`]: pricing, holds, changes, cancellations and the sweeps.
+//! - [`reviews`]: reviews and the rating aggregate of their property.
+//! - [`error`]: `DomainError`, the refusal of a domain operation.
 //! - [`db`], [`redis`]: connections and migrations.
 //! - [`jobs`]: queue names and job payloads; [`outbox`]: how jobs leave a
 //!   transaction and reach their queue.
 
+pub mod bookings;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod error;
 pub mod jobs;
 pub mod outbox;
 pub mod pagination;
 pub mod password;
 pub mod policy;
+pub mod properties;
 pub mod redis;
+pub mod reviews;
 pub mod telemetry;
 pub mod users;
 

@@ -43,6 +43,24 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, &'static st
     serde_json::from_slice(&json).map_err(|_| INVALID)
 }
 
+/// A timestamp inside a cursor. Cursors come back from clients, so one
+/// that no page could have produced (outside years 1970 to 9999, which
+/// PostgreSQL would refuse) fails to decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CursorTime(pub chrono::DateTime<chrono::Utc>);
+
+impl<'de> serde::Deserialize<'de> for CursorTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use chrono::Datelike;
+        let time = chrono::DateTime::<chrono::Utc>::deserialize(deserializer)?;
+        if !(1970..=9999).contains(&time.year()) {
+            return Err(serde::de::Error::custom("timestamp out of range"));
+        }
+        Ok(Self(time))
+    }
+}
+
 /// A page of results and the cursor of the next one.
 #[derive(Clone, Debug)]
 pub struct Page<T> {
@@ -87,6 +105,15 @@ mod tests {
         assert_eq!(decode_cursor::<(i64, String)>(&cursor).unwrap(), (42, "x".to_owned()));
         assert!(decode_cursor::<(i64, String)>("%%%").is_err());
         assert!(decode_cursor::<(i64, String)>(&encode_cursor(&"other shape")).is_err());
+    }
+
+    #[test]
+    fn a_cursor_time_outside_plausible_years_does_not_decode() {
+        let ok = encode_cursor(&("2026-11-24T00:00:00Z", 1));
+        assert!(decode_cursor::<(CursorTime, i32)>(&ok).is_ok());
+        for forged in ["-4714-01-01T00:00:00Z", "+200000-01-01T00:00:00Z", "1969-12-31T23:59:59Z"] {
+            assert!(decode_cursor::<(CursorTime, i32)>(&encode_cursor(&(forged, 1))).is_err(), "{forged}");
+        }
     }
 
     #[test]

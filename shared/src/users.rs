@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 use crate::domain::{Email, PersonName, PhoneNumber, Role, UserId};
-use crate::pagination::PageLimit;
+use crate::pagination::{CursorTime, PageLimit};
 
 /// A user account as stored (never its password hash).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct Credentials {
 }
 
 /// Sort key of the user list (newest first).
-pub type UserCursor = (DateTime<Utc>, UserId);
+pub type UserCursor = (CursorTime, UserId);
 
 #[tracing::instrument(skip_all)]
 pub async fn insert(conn: &mut PgConnection, user: &NewUser) -> sqlx::Result<User> {
@@ -119,7 +119,7 @@ pub async fn list(
     limit: PageLimit,
     cursor: Option<UserCursor>,
 ) -> sqlx::Result<Vec<User>> {
-    let (after_time, after_id) = cursor.unzip();
+    let (after_time, after_id) = cursor.map(|(time, id)| (time.0, id)).unzip();
     sqlx::query_as!(
         User,
         r#"select user_id as "id: UserId", email, first_name, last_name, phone_number,
@@ -174,6 +174,7 @@ pub async fn has_open_stays(executor: impl PgExecutor<'_>, id: UserId) -> sqlx::
                select 1 from bookings b join properties p using (property_id)
                where (b.guest_id = $1 or p.host_id = $1)
                  and b.status in ('pending', 'confirmed')
+                 and not (b.status = 'pending' and b.expires_at <= now())
                  and b.check_out >= current_date
            ) as "open!""#,
         id as UserId,

@@ -1,12 +1,15 @@
 //! The worker: consumes the Redis queues the API fills (through the outbox)
-//! and does the slow, flaky work — sending email now; charging cards and
-//! moving bookings along as those queues arrive.
+//! and does the slow, flaky work — sending email now, charging cards as
+//! that queue arrives — and moves bookings along in time.
 //!
 //! # Layout
 //! - [`startup`]: `Application::build` and `run_until_stopped`; one
 //!   supervised apalis consumer per queue, plus an outbox relay.
-//! - [`emails`]: the `emails` queue handler: render, send once, record.
+//! - [`emails`]: the `emails` queue handler: load, render, send once,
+//!   record; [`emails::templates`] words each email.
 //! - [`mailer`]: SMTP through lettre.
+//! - [`sweeper`]: every 30 s, expires unpaid holds, completes finished
+//!   stays (both queue their emails) and purges day-old idempotency keys.
 //! - [`janitor`]: trims finished jobs that apalis-redis would keep forever.
 //!
 //! Delivery is at least once: a job may run again after a crash, so every
@@ -16,5 +19,6 @@ pub mod emails;
 pub mod janitor;
 pub mod mailer;
 pub mod startup;
+pub mod sweeper;
 
 pub use startup::Application;

@@ -12,21 +12,25 @@ use shared::{
     jobs::{self, EmailJob, Job, Queues},
     outbox::Relay,
 };
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     emails::{self, EmailDeps},
     janitor,
     mailer::Mailer,
+    sweeper,
 };
 
 /// How long in-flight jobs may run on after SIGTERM before they are left to
 /// be re-run by another worker.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// A worker process: consumers of every queue, plus an outbox relay.
+/// A worker process: consumers of every queue, plus an outbox relay, the
+/// sweeper and the janitor.
 pub struct Application {
     config: Arc<Config>,
+    db: PgPool,
     redis: ConnectionManager,
     relay: Relay,
     emails: Arc<EmailDeps>,
@@ -40,7 +44,8 @@ impl Application {
         let mailer = Mailer::new(&config)?;
         Ok(Self {
             relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
-            emails: Arc::new(EmailDeps { db, mailer }),
+            emails: Arc::new(EmailDeps { db: db.clone(), mailer }),
+            db,
             redis,
             config: Arc::new(config),
         })
@@ -55,6 +60,8 @@ impl Application {
             let (config, redis, stop) = (self.config.clone(), self.redis.clone(), stop.clone());
             tokio::spawn(async move { janitor::run(&config, redis, stop).await })
         };
+        let sweeper =
+            tokio::spawn(sweeper::run(self.db.clone(), self.relay.clone(), sweeper::SWEEP_INTERVAL, stop.clone()));
         let emails =
             tokio::spawn(supervise_emails(self.config.clone(), self.redis.clone(), self.emails.clone(), stop.clone()));
         tracing::info!(concurrency = self.config.worker_concurrency, "worker started");
@@ -63,6 +70,7 @@ impl Application {
         stop.cancel();
         let _ = relay.await;
         let _ = janitor.await;
+        let _ = sweeper.await;
         let _ = emails.await;
         tracing::info!("worker stopped");
         Ok(())

@@ -1,4 +1,7 @@
 //! The `emails` queue: renders each event's email and sends it once.
+//!
+//! Jobs carry ids; what an email says is read from the database when it is
+//! sent, and worded by [`templates`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,13 +10,21 @@ use apalis::prelude::{AbortError, Attempt, BoxDynError, Data};
 use lettre::message::Mailbox;
 use sha2::{Digest, Sha256};
 use shared::{
-    jobs::{EmailJob, Envelope},
-    users,
+    bookings,
+    domain::BookingId,
+    jobs::{EmailJob, Envelope, Party},
+    properties,
+    users::{self, User},
 };
 use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::mailer::{Email, Mailer};
+
+mod format;
+pub mod templates;
+
+use templates::{BookingMail, Letter};
 
 /// What the email handler needs.
 #[derive(Clone)]
@@ -60,8 +71,9 @@ pub async fn handle(job: Envelope<EmailJob>, attempt: Attempt, deps: Data<Arc<Em
 /// Only a crash between the SMTP server's acceptance and the commit can
 /// repeat an email; its Message-ID is stable so receivers can drop it.
 pub async fn send_once(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<&'static str> {
-    let Some(email) = render(deps, job).await? else {
-        return Ok("skipped: recipient no longer exists");
+    let email = match render(deps, job).await? {
+        Draft::Ready(email) => email,
+        Draft::Skip(reason) => return Ok(reason),
     };
     let dedup_key = job.dedup_key();
     let mut tx = deps.db.begin().await?;
@@ -69,7 +81,7 @@ pub async fn send_once(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<&'sta
         "insert into sent_emails (dedup_key, recipient, template) values ($1, $2, $3) on conflict do nothing",
         dedup_key,
         email.to.email.to_string(),
-        template_name(job),
+        job.template(),
     )
     .execute(&mut *tx)
     .await?
@@ -83,66 +95,83 @@ pub async fn send_once(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<&'sta
     Ok("sent")
 }
 
-fn template_name(job: &EmailJob) -> &'static str {
-    match job {
-        EmailJob::Welcome { .. } => "welcome",
-    }
-}
-
 fn message_id(dedup_key: &str) -> String {
     let digest = Sha256::digest(dedup_key.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("<{hex}@airbnb-clone.mail>")
 }
 
-/// Builds the email for `job`; `None` when its recipient is gone.
-async fn render(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<Option<Email>> {
-    match job {
-        EmailJob::Welcome { user_id } => {
-            let Some(user) = users::find(&deps.db, *user_id).await? else {
-                return Ok(None);
-            };
-            let to = Mailbox::new(Some(format!("{} {}", user.first_name, user.last_name)), user.email.parse()?);
-            let name = &user.first_name;
-            Ok(Some(Email {
-                to,
-                subject: format!("Welcome to Airbnb Clone, {name}"),
-                text: format!(
-                    "Hi {name},\n\nyour account is ready. Search for a place to stay, or list your own.\n\nThe Airbnb Clone team\n"
-                ),
-                html: format!(
-                    "<p>Hi {},</p><p>your account is ready. Search for a place to stay, or list your own.</p><p>The Airbnb Clone team</p>",
-                    html_escape(name)
-                ),
-                message_id: message_id(&job.dedup_key()),
-            }))
-        }
-    }
+/// A job's email, or why it has none.
+enum Draft {
+    Ready(Email),
+    Skip(&'static str),
 }
 
-fn html_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
+const RECIPIENT_GONE: Draft = Draft::Skip("skipped: recipient no longer exists");
+
+/// Builds the email of `job` from the data as it stands now.
+async fn render(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<Draft> {
+    let (booking_id, to, template): (_, _, fn(&BookingMail) -> Letter) = match *job {
+        EmailJob::Welcome { user_id } => {
+            let Some(user) = users::find(&deps.db, user_id).await.context("loading the user")? else {
+                return Ok(RECIPIENT_GONE);
+            };
+            return Ok(Draft::Ready(compose(&user, templates::welcome(&user), job)?));
         }
-    }
-    escaped
+        EmailJob::BookingRequested { booking_id, to } => (booking_id, to, templates::booking_requested),
+        EmailJob::BookingChanged { booking_id, to, at: _ } => (booking_id, to, templates::booking_changed),
+        EmailJob::BookingCancelled { booking_id, to } => (booking_id, to, templates::booking_cancelled),
+        EmailJob::HoldExpired { booking_id } => (booking_id, Party::Guest, templates::hold_expired),
+        EmailJob::ReviewInvitation { booking_id } => (booking_id, Party::Guest, templates::review_invitation),
+    };
+    let Some(mail) = load_booking_mail(deps, booking_id, to).await? else {
+        return Ok(RECIPIENT_GONE);
+    };
+    Ok(Draft::Ready(compose(&mail.recipient, template(&mail), job)?))
+}
+
+/// What a booking email needs; `None` when its recipient's account is gone.
+async fn load_booking_mail(deps: &EmailDeps, booking_id: BookingId, to: Party) -> anyhow::Result<Option<BookingMail>> {
+    // Bookings are never deleted: a missing one is a bug, left to the dead set.
+    let booking = bookings::find(&deps.db, booking_id)
+        .await
+        .context("loading the booking")?
+        .with_context(|| format!("booking {booking_id} does not exist"))?;
+    let property = properties::find(&deps.db, booking.property_id)
+        .await
+        .context("loading the property")?
+        .with_context(|| format!("property {} does not exist", booking.property_id))?;
+    let recipient_id = match to {
+        Party::Guest => booking.guest_id,
+        Party::Host => booking.host_id,
+    };
+    let Some(recipient) = users::find(&deps.db, recipient_id).await.context("loading the recipient")? else {
+        return Ok(None);
+    };
+    let guest_name = match to {
+        Party::Guest => Some(recipient.first_name.clone()),
+        Party::Host => {
+            users::find(&deps.db, booking.guest_id).await.context("loading the guest")?.map(|guest| guest.first_name)
+        }
+    };
+    Ok(Some(BookingMail { booking, property, recipient, to, guest_name }))
+}
+
+/// Addresses `letter` to `user` in both its forms.
+fn compose(user: &User, letter: Letter, job: &EmailJob) -> anyhow::Result<Email> {
+    let address = user.email.parse().with_context(|| format!("{:?} is not a mail address", user.email))?;
+    Ok(Email {
+        to: Mailbox::new(Some(format!("{} {}", user.first_name, user.last_name)), address),
+        text: letter.text(),
+        html: letter.html(),
+        subject: letter.subject,
+        message_id: message_id(&job.dedup_key()),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_escaped_in_html() {
-        assert_eq!(html_escape("<b>Ana & \"Bo\"</b>"), "&lt;b&gt;Ana &amp; &quot;Bo&quot;&lt;/b&gt;");
-    }
 
     #[test]
     fn message_ids_are_stable_per_event() {

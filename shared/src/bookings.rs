@@ -1,0 +1,445 @@
+//! Bookings: the one place that prices, creates, changes and cancels them,
+//! and moves them along in time (holds expire, stays complete).
+//!
+//! Overlaps are never checked here: the `bookings_no_overlap` exclusion
+//! constraint refuses them, whatever the concurrency.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+
+use crate::{
+    domain::{
+        BookingId, BookingStatus, CancellationPolicy, PropertyId, Quote, StayDates, StayError, UserId,
+        ValidationErrors, refund_due,
+    },
+    error::DomainError,
+    jobs::{EmailJob, Party},
+    outbox,
+    pagination::{CursorTime, PageLimit},
+    policy::{Actor, BookingParties},
+    properties,
+};
+
+/// How long an unpaid booking holds its dates.
+pub const HOLD: chrono::Duration = chrono::Duration::minutes(30);
+
+/// Bookings one sweep statement moves at most (callers repeat until fewer).
+pub const SWEEP_BATCH: usize = 500;
+
+/// A booking as stored, with its property's host.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Booking {
+    #[sqlx(rename = "booking_id")]
+    pub id: BookingId,
+    pub property_id: PropertyId,
+    pub guest_id: UserId,
+    pub host_id: UserId,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub guests: i32,
+    pub nights: i32,
+    pub nightly_price: i64,
+    pub nightly_subtotal: i64,
+    pub cleaning_fee: i64,
+    pub service_fee: i64,
+    pub total_price: i64,
+    pub currency: String,
+    pub status: BookingStatus,
+    pub cancellation_policy: CancellationPolicy,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancelled_by: Option<UserId>,
+    pub refund_amount: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Booking {
+    pub fn parties(&self) -> BookingParties {
+        BookingParties { guest_id: self.guest_id, host_id: self.host_id }
+    }
+
+    /// The status as it stands at `now`: a pending hold past its expiry is
+    /// expired even before the sweep records it.
+    pub fn status_at(&self, now: DateTime<Utc>) -> BookingStatus {
+        match (self.status, self.expires_at) {
+            (BookingStatus::Pending, Some(expiry)) if expiry <= now => BookingStatus::Expired,
+            (status, _) => status,
+        }
+    }
+
+    pub fn stay(&self) -> StayDates {
+        StayDates::new(self.check_in, self.check_out).expect("BUG: the database keeps check_out > check_in")
+    }
+}
+
+const COLUMNS: &str = "b.booking_id, b.property_id, b.guest_id, p.host_id, b.check_in, b.check_out, b.guests, \
+     b.nights, b.nightly_price, b.nightly_subtotal, b.cleaning_fee, b.service_fee, b.total_price, b.currency, \
+     b.status, b.cancellation_policy, b.expires_at, b.cancelled_at, b.cancelled_by, b.refund_amount, \
+     b.created_at, b.updated_at";
+
+/// What a guest asks for.
+#[derive(Clone, Debug)]
+pub struct BookingRequest {
+    pub property_id: PropertyId,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub guests: i64,
+}
+
+fn stay_error(errors: &mut ValidationErrors, error: StayError) {
+    let field = match error {
+        StayError::NotAfterCheckIn | StayError::TooLong => "check_out",
+        StayError::InThePast | StayError::TooFarAhead => "check_in",
+    };
+    errors.add(field, error.to_string());
+}
+
+fn parse_stay(
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    guests: i64,
+    today: NaiveDate,
+) -> Result<(StayDates, i32), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let stay = StayDates::bookable(check_in, check_out, today).map_err(|e| stay_error(&mut errors, e)).ok();
+    if !(1..=100).contains(&guests) {
+        errors.add("guests", "must be between 1 and 100");
+    }
+    errors.into_result()?;
+    Ok((stay.expect("checked"), guests as i32))
+}
+
+/// Prices a stay at `property`'s current rates and checks its size.
+fn quote(property: &properties::Property, stay: &StayDates, guests: i32) -> Result<Quote, DomainError> {
+    if guests > property.max_guests {
+        return Err(DomainError::invalid(
+            "guests",
+            format!("this property takes at most {} guests", property.max_guests),
+        ));
+    }
+    Quote::compute(property.price_per_night, property.cleaning_fee, stay.nights())
+        .ok_or_else(|| DomainError::invalid("check_out", "the stay's price is too large"))
+}
+
+async fn notify_parties(
+    conn: &mut PgConnection,
+    job: impl Fn(Party) -> EmailJob,
+    request_id: Option<&str>,
+) -> anyhow::Result<()> {
+    outbox::enqueue(conn, &job(Party::Guest), request_id).await?;
+    outbox::enqueue(conn, &job(Party::Host), request_id).await?;
+    Ok(())
+}
+
+/// Creates a pending hold for `actor`, priced by the server, in the caller's
+/// transaction; queues the emails to guest and host.
+#[tracing::instrument(skip(conn, request_id))]
+pub async fn create(
+    conn: &mut PgConnection,
+    actor: Actor,
+    request: &BookingRequest,
+    now: DateTime<Utc>,
+    request_id: Option<&str>,
+) -> Result<Booking, DomainError> {
+    let (stay, guests) = parse_stay(request.check_in, request.check_out, request.guests, now.date_naive())?;
+    let property = properties::find_active_for_update(conn, request.property_id)
+        .await?
+        .ok_or(DomainError::NotFound("property"))?;
+    if !actor.may_book(property.host_id) {
+        return Err(DomainError::Forbidden("You cannot book your own property.".into()));
+    }
+    let quote = quote(&property, &stay, guests)?;
+    // Lapsed holds on this property free their dates before the insert.
+    expire_due_holds(conn, Some(property.id), request_id).await?;
+    let id = BookingId::new();
+    sqlx::query!(
+        "insert into bookings (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
+             nightly_subtotal, cleaning_fee, service_fee, total_price, currency, cancellation_policy, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        id as BookingId,
+        property.id as PropertyId,
+        actor.user_id as UserId,
+        stay.check_in(),
+        stay.check_out(),
+        guests,
+        quote.nightly_price,
+        quote.nightly_subtotal,
+        quote.cleaning_fee,
+        quote.service_fee,
+        quote.total,
+        property.currency,
+        property.cancellation_policy as CancellationPolicy,
+        now + HOLD,
+    )
+    .execute(&mut *conn)
+    .await?;
+    notify_parties(conn, |to| EmailJob::BookingRequested { booking_id: id, to }, request_id).await?;
+    find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
+}
+
+/// A booking by id, whoever may see it.
+#[tracing::instrument(skip(executor))]
+pub async fn find(executor: impl PgExecutor<'_>, id: BookingId) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from bookings b join properties p using (property_id) where b.booking_id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
+async fn find_for_update(conn: &mut PgConnection, id: BookingId) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from bookings b join properties p using (property_id) where b.booking_id = $1 for update of b"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A booking `actor` may see.
+pub async fn visible(executor: impl PgExecutor<'_>, actor: Actor, id: BookingId) -> Result<Booking, DomainError> {
+    match find(executor, id).await? {
+        Some(booking) if actor.may_see_booking(booking.parties()) => Ok(booking),
+        _ => Err(DomainError::NotFound("booking")),
+    }
+}
+
+/// Changes to a pending booking; `None` keeps the value.
+#[derive(Clone, Debug, Default)]
+pub struct BookingChange {
+    pub check_in: Option<NaiveDate>,
+    pub check_out: Option<NaiveDate>,
+    pub guests: Option<i64>,
+}
+
+/// Moves or resizes a pending booking: re-priced at the property's current
+/// rates, overlap rechecked by the constraint; the hold's expiry stays.
+#[tracing::instrument(skip(conn, request_id))]
+pub async fn change(
+    conn: &mut PgConnection,
+    actor: Actor,
+    id: BookingId,
+    change: &BookingChange,
+    now: DateTime<Utc>,
+    request_id: Option<&str>,
+) -> Result<Booking, DomainError> {
+    let booking = find_for_update(conn, id)
+        .await?
+        .filter(|b| actor.may_see_booking(b.parties()))
+        .ok_or(DomainError::NotFound("booking"))?;
+    if !actor.may_change_booking(booking.parties()) {
+        return Err(DomainError::Forbidden("Only the guest changes a booking.".into()));
+    }
+    let status = booking.status_at(now);
+    if status != BookingStatus::Pending {
+        return Err(DomainError::conflict(
+            "booking-not-pending",
+            format!("Only a pending booking can change; this one is {status:?}.").to_lowercase(),
+        ));
+    }
+    let check_in = change.check_in.unwrap_or(booking.check_in);
+    let check_out = change.check_out.unwrap_or(booking.check_out);
+    let guests = change.guests.unwrap_or(i64::from(booking.guests));
+    let (stay, guests) = parse_stay(check_in, check_out, guests, now.date_naive())?;
+    let property = properties::find_active_for_update(conn, booking.property_id)
+        .await?
+        .ok_or(DomainError::NotFound("property"))?;
+    let quote = quote(&property, &stay, guests)?;
+    expire_due_holds(conn, Some(property.id), request_id).await?;
+    let at: DateTime<Utc> = sqlx::query_scalar!(
+        "update bookings set check_in = $2, check_out = $3, guests = $4, nightly_price = $5, nightly_subtotal = $6,
+             cleaning_fee = $7, service_fee = $8, total_price = $9, currency = $10
+         where booking_id = $1
+         returning updated_at",
+        id as BookingId,
+        stay.check_in(),
+        stay.check_out(),
+        guests,
+        quote.nightly_price,
+        quote.nightly_subtotal,
+        quote.cleaning_fee,
+        quote.service_fee,
+        quote.total,
+        property.currency,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    notify_parties(conn, |to| EmailJob::BookingChanged { booking_id: id, to, at }, request_id).await?;
+    find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
+}
+
+/// Cancels a pending or confirmed booking that has not ended: frees its
+/// dates and records who cancelled, when, and the refund the policy grants
+/// (paid bookings only). The row stays.
+#[tracing::instrument(skip(conn, request_id))]
+pub async fn cancel(
+    conn: &mut PgConnection,
+    actor: Actor,
+    id: BookingId,
+    now: DateTime<Utc>,
+    request_id: Option<&str>,
+) -> Result<Booking, DomainError> {
+    let booking = find_for_update(conn, id)
+        .await?
+        .filter(|b| actor.may_see_booking(b.parties()))
+        .ok_or(DomainError::NotFound("booking"))?;
+    let canceller = actor.cancels_as(booking.parties()).ok_or(DomainError::NotFound("booking"))?;
+    let status = booking.status_at(now);
+    if !status.holds_dates() {
+        return Err(DomainError::conflict(
+            "booking-not-active",
+            format!("This booking is already {status:?}.").to_lowercase(),
+        ));
+    }
+    if booking.check_out <= now.date_naive() {
+        return Err(DomainError::conflict("stay-over", "This stay is over; it can no longer be cancelled."));
+    }
+    let refund = refund_due(status, canceller, booking.cancellation_policy, booking.total_price, &booking.stay(), now);
+    sqlx::query!(
+        "update bookings set status = 'cancelled', cancelled_at = $2, cancelled_by = $3, refund_amount = $4,
+             expires_at = null
+         where booking_id = $1",
+        id as BookingId,
+        now,
+        actor.user_id as UserId,
+        refund,
+    )
+    .execute(&mut *conn)
+    .await?;
+    notify_parties(conn, |to| EmailJob::BookingCancelled { booking_id: id, to }, request_id).await?;
+    find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
+}
+
+/// Filters of the bookings list.
+#[derive(Clone, Debug, Default)]
+pub struct BookingFilter {
+    /// Only those where the caller is this party.
+    pub party: Option<Party>,
+    pub status: Option<BookingStatus>,
+    pub property_id: Option<PropertyId>,
+    /// Only stays overlapping `[from, to)`.
+    pub dates: Option<StayDates>,
+}
+
+/// Sort key of the bookings list (newest first).
+pub type BookingCursor = (CursorTime, BookingId);
+
+/// The bookings `actor` may see, filtered, newest first, after `cursor`;
+/// fetches `limit.fetch()` rows.
+#[tracing::instrument(skip(executor))]
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    actor: Actor,
+    filter: &BookingFilter,
+    cursor: Option<BookingCursor>,
+    limit: PageLimit,
+) -> sqlx::Result<Vec<Booking>> {
+    let mut sql = QueryBuilder::<Postgres>::new(format!(
+        "select {COLUMNS} from bookings b join properties p using (property_id) where true"
+    ));
+    match filter.party {
+        Some(Party::Guest) => {
+            sql.push(" and b.guest_id = ").push_bind(actor.user_id);
+        }
+        Some(Party::Host) => {
+            sql.push(" and p.host_id = ").push_bind(actor.user_id);
+        }
+        None if actor.is_admin() => {}
+        None => {
+            sql.push(" and (b.guest_id = ")
+                .push_bind(actor.user_id)
+                .push(" or p.host_id = ")
+                .push_bind(actor.user_id)
+                .push(")");
+        }
+    }
+    // By the status as it stands now: a lapsed hold is expired, not pending.
+    match filter.status {
+        None => {}
+        Some(BookingStatus::Pending) => {
+            sql.push(" and b.status = 'pending' and b.expires_at > now()");
+        }
+        Some(BookingStatus::Expired) => {
+            sql.push(" and (b.status = 'expired' or (b.status = 'pending' and b.expires_at <= now()))");
+        }
+        Some(status) => {
+            sql.push(" and b.status = ").push_bind(status);
+        }
+    }
+    if let Some(property) = filter.property_id {
+        sql.push(" and b.property_id = ").push_bind(property);
+    }
+    if let Some(dates) = &filter.dates {
+        sql.push(" and daterange(b.check_in, b.check_out, '[)') && daterange(")
+            .push_bind(dates.check_in())
+            .push(", ")
+            .push_bind(dates.check_out())
+            .push(", '[)')");
+    }
+    if let Some((created_at, id)) = cursor {
+        sql.push(" and (b.created_at, b.booking_id) < (").push_bind(created_at.0).push(", ").push_bind(id).push(")");
+    }
+    sql.push(" order by b.created_at desc, b.booking_id desc limit ").push_bind(limit.fetch());
+    sql.build_query_as().fetch_all(executor).await
+}
+
+/// Expires pending holds past their expiry (of one property, or all) and
+/// queues the guest's notice. Rows other transactions hold are skipped.
+#[tracing::instrument(skip(conn, request_id))]
+pub async fn expire_due_holds(
+    conn: &mut PgConnection,
+    property: Option<PropertyId>,
+    request_id: Option<&str>,
+) -> anyhow::Result<Vec<BookingId>> {
+    let expired = sqlx::query_scalar!(
+        r#"with due as (
+               select booking_id from bookings
+               where status = 'pending' and expires_at <= now() and ($1::uuid is null or property_id = $1)
+               order by expires_at
+               limit $2
+               for update skip locked
+           )
+           update bookings b set status = 'expired', expires_at = null from due where b.booking_id = due.booking_id
+           returning b.booking_id as "id: BookingId""#,
+        property.map(|p| p.0),
+        SWEEP_BATCH as i64,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for booking_id in &expired {
+        outbox::enqueue(conn, &EmailJob::HoldExpired { booking_id: *booking_id }, request_id).await?;
+    }
+    if !expired.is_empty() {
+        tracing::info!(count = expired.len(), "unpaid holds expired");
+    }
+    Ok(expired)
+}
+
+/// Completes confirmed stays whose check-out day has come and invites the
+/// guests to review them.
+#[tracing::instrument(skip(conn))]
+pub async fn complete_finished_stays(conn: &mut PgConnection) -> anyhow::Result<Vec<BookingId>> {
+    let completed = sqlx::query_scalar!(
+        r#"with due as (
+               select booking_id from bookings
+               where status = 'confirmed' and check_out <= current_date
+               order by check_out
+               limit $1
+               for update skip locked
+           )
+           update bookings b set status = 'completed' from due where b.booking_id = due.booking_id
+           returning b.booking_id as "id: BookingId""#,
+        SWEEP_BATCH as i64,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for booking_id in &completed {
+        outbox::enqueue(conn, &EmailJob::ReviewInvitation { booking_id: *booking_id }, None).await?;
+    }
+    if !completed.is_empty() {
+        tracing::info!(count = completed.len(), "stays completed");
+    }
+    Ok(completed)
+}

@@ -1,0 +1,572 @@
+//! Listings: their validated fields, queries, and search.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+
+use crate::domain::{CancellationPolicy, Currency, PropertyId, StayDates, UserId, ValidationErrors};
+use crate::pagination::{CursorTime, PageLimit};
+
+/// A listing as stored.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct Property {
+    #[sqlx(rename = "property_id")]
+    pub id: PropertyId,
+    pub host_id: UserId,
+    pub name: String,
+    pub description: String,
+    pub address: String,
+    pub city: String,
+    pub country: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub price_per_night: i64,
+    pub cleaning_fee: i64,
+    pub currency: String,
+    pub max_guests: i32,
+    pub bedrooms: i32,
+    pub bathrooms: i32,
+    pub amenities: Vec<String>,
+    pub photos: Vec<String>,
+    pub cancellation_policy: CancellationPolicy,
+    pub rating_average: Option<f64>,
+    pub review_count: i32,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The writable fields of a listing, validated. On update every field is
+/// optional (`None` keeps the stored value).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PropertyFields {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    /// `Some(None)` clears the coordinate.
+    pub latitude: Option<Option<f64>>,
+    pub longitude: Option<Option<f64>>,
+    pub price_per_night: Option<i64>,
+    pub cleaning_fee: Option<i64>,
+    pub currency: Option<Currency>,
+    pub max_guests: Option<i32>,
+    pub bedrooms: Option<i32>,
+    pub bathrooms: Option<i32>,
+    pub amenities: Option<Vec<String>>,
+    pub photos: Option<Vec<String>>,
+    pub cancellation_policy: Option<CancellationPolicy>,
+}
+
+/// Raw field values as a client sends them.
+#[derive(Clone, Debug, Default)]
+pub struct RawPropertyFields {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub latitude: Option<Option<f64>>,
+    pub longitude: Option<Option<f64>>,
+    pub price_per_night: Option<i64>,
+    pub cleaning_fee: Option<i64>,
+    pub currency: Option<String>,
+    pub max_guests: Option<i64>,
+    pub bedrooms: Option<i64>,
+    pub bathrooms: Option<i64>,
+    pub amenities: Option<Vec<String>>,
+    pub photos: Option<Vec<String>>,
+    pub cancellation_policy: Option<CancellationPolicy>,
+}
+
+pub const MAX_AMENITIES: usize = 50;
+pub const MAX_PHOTOS: usize = 50;
+
+fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
+    let value = raw.trim();
+    let chars = value.chars().count();
+    if chars < min || chars > max {
+        return Err(if min > 0 {
+            format!("must be {min} to {max} characters")
+        } else {
+            format!("must be at most {max} characters")
+        });
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err("must not contain control characters".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn count(raw: i64, min: i64, max: i64) -> Result<i32, String> {
+    if (min..=max).contains(&raw) { Ok(raw as i32) } else { Err(format!("must be between {min} and {max}")) }
+}
+
+/// Amenities are compared lower-case and trimmed; duplicates collapse.
+pub fn normalize_amenity(raw: &str) -> Result<String, String> {
+    let amenity = raw.trim().to_lowercase();
+    if amenity.is_empty() || amenity.chars().count() > 50 || amenity.chars().any(char::is_control) {
+        return Err("each amenity must be 1 to 50 characters".into());
+    }
+    Ok(amenity)
+}
+
+fn amenities(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.len() > MAX_AMENITIES {
+        return Err(format!("at most {MAX_AMENITIES} amenities"));
+    }
+    let mut list = raw.iter().map(|a| normalize_amenity(a)).collect::<Result<Vec<_>, _>>()?;
+    list.sort();
+    list.dedup();
+    Ok(list)
+}
+
+fn photos(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.len() > MAX_PHOTOS {
+        return Err(format!("at most {MAX_PHOTOS} photos"));
+    }
+    raw.iter()
+        .map(|url| {
+            let url = url.trim();
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() <= 2048
+                && url.len() > "https://".len()
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+            if ok {
+                Ok(url.to_owned())
+            } else {
+                Err("each photo must be an http(s) URL of at most 2048 characters".to_owned())
+            }
+        })
+        .collect()
+}
+
+impl RawPropertyFields {
+    /// Validates every present field; `complete` requires the fields a new
+    /// listing must have.
+    pub fn parse(self, complete: bool) -> Result<PropertyFields, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if complete {
+            let required = [
+                ("name", self.name.is_some()),
+                ("address", self.address.is_some()),
+                ("city", self.city.is_some()),
+                ("country", self.country.is_some()),
+                ("price_per_night", self.price_per_night.is_some()),
+                ("currency", self.currency.is_some()),
+                ("max_guests", self.max_guests.is_some()),
+            ];
+            for (field, present) in required {
+                if !present {
+                    errors.add(field, "is required");
+                }
+            }
+        }
+        let mut fields = PropertyFields::default();
+        macro_rules! field {
+            ($name:ident, $parse:expr) => {
+                if let Some(raw) = self.$name {
+                    fields.$name = errors.check(stringify!($name), $parse(raw));
+                }
+            };
+        }
+        field!(name, |r: String| text(&r, 1, 200));
+        field!(description, |r: String| text(&r, 0, 10_000));
+        field!(address, |r: String| text(&r, 1, 500));
+        field!(city, |r: String| text(&r, 1, 100));
+        field!(country, |r: String| text(&r, 2, 100));
+        field!(latitude, |r: Option<f64>| match r {
+            Some(v) if !(-90.0..=90.0).contains(&v) => Err("must be between -90 and 90".to_owned()),
+            other => Ok(other),
+        });
+        field!(longitude, |r: Option<f64>| match r {
+            Some(v) if !(-180.0..=180.0).contains(&v) => Err("must be between -180 and 180".to_owned()),
+            other => Ok(other),
+        });
+        field!(price_per_night, |r: i64| if (1..=100_000_000).contains(&r) {
+            Ok(r)
+        } else {
+            Err("must be between 1 and 100000000 minor units".to_owned())
+        });
+        field!(cleaning_fee, |r: i64| if (0..=100_000_000).contains(&r) {
+            Ok(r)
+        } else {
+            Err("must be between 0 and 100000000 minor units".to_owned())
+        });
+        field!(currency, |r: String| Currency::parse(&r));
+        field!(max_guests, |r: i64| count(r, 1, 100));
+        field!(bedrooms, |r: i64| count(r, 0, 100));
+        field!(bathrooms, |r: i64| count(r, 0, 100));
+        field!(amenities, |r: Vec<String>| amenities(&r));
+        field!(photos, |r: Vec<String>| photos(&r));
+        fields.cancellation_policy = self.cancellation_policy;
+        errors.into_result()?;
+        Ok(fields)
+    }
+}
+
+const COLUMNS: &str = "property_id, host_id, name, description, address, city, country, latitude, longitude, \
+     price_per_night, cleaning_fee, currency, max_guests, bedrooms, bathrooms, amenities, photos, \
+     cancellation_policy, rating_average::float8 as rating_average, review_count, deleted_at, created_at, updated_at";
+
+/// Inserts a listing for `host_id`; `fields` must be complete.
+#[tracing::instrument(skip(conn, fields))]
+pub async fn insert(conn: &mut PgConnection, host_id: UserId, fields: &PropertyFields) -> sqlx::Result<Property> {
+    let required = "BUG: complete property fields";
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into properties (property_id, host_id, name, description, address, city, country, latitude, \
+             longitude, price_per_night, cleaning_fee, currency, max_guests, bedrooms, bathrooms, amenities, \
+             photos, cancellation_policy) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         returning {COLUMNS}"
+    )))
+    .bind(PropertyId::new())
+    .bind(host_id)
+    .bind(fields.name.as_deref().expect(required))
+    .bind(fields.description.as_deref().unwrap_or(""))
+    .bind(fields.address.as_deref().expect(required))
+    .bind(fields.city.as_deref().expect(required))
+    .bind(fields.country.as_deref().expect(required))
+    .bind(fields.latitude.flatten())
+    .bind(fields.longitude.flatten())
+    .bind(fields.price_per_night.expect(required))
+    .bind(fields.cleaning_fee.unwrap_or(0))
+    .bind(fields.currency.expect(required).as_str())
+    .bind(fields.max_guests.expect(required))
+    .bind(fields.bedrooms.unwrap_or(0))
+    .bind(fields.bathrooms.unwrap_or(0))
+    .bind(fields.amenities.clone().unwrap_or_default())
+    .bind(fields.photos.clone().unwrap_or_default())
+    .bind(fields.cancellation_policy.unwrap_or(CancellationPolicy::Moderate))
+    .fetch_one(conn)
+    .await
+}
+
+/// A listing, active or deactivated.
+#[tracing::instrument(skip(executor))]
+pub async fn find(executor: impl PgExecutor<'_>, id: PropertyId) -> sqlx::Result<Option<Property>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from properties where property_id = $1")))
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// Locks an active listing for the rest of the transaction (bookings and
+/// price changes of one listing then happen one after the other).
+#[tracing::instrument(skip(conn))]
+pub async fn find_active_for_update(conn: &mut PgConnection, id: PropertyId) -> sqlx::Result<Option<Property>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from properties where property_id = $1 and deleted_at is null for share"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Applies the present fields to an active listing.
+#[tracing::instrument(skip(conn, fields))]
+pub async fn update(
+    conn: &mut PgConnection,
+    id: PropertyId,
+    fields: &PropertyFields,
+) -> sqlx::Result<Option<Property>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update properties set
+             name = coalesce($2, name),
+             description = coalesce($3, description),
+             address = coalesce($4, address),
+             city = coalesce($5, city),
+             country = coalesce($6, country),
+             latitude = case when $7 then $8 else latitude end,
+             longitude = case when $9 then $10 else longitude end,
+             price_per_night = coalesce($11, price_per_night),
+             cleaning_fee = coalesce($12, cleaning_fee),
+             currency = coalesce($13, currency),
+             max_guests = coalesce($14, max_guests),
+             bedrooms = coalesce($15, bedrooms),
+             bathrooms = coalesce($16, bathrooms),
+             amenities = coalesce($17, amenities),
+             photos = coalesce($18, photos),
+             cancellation_policy = coalesce($19, cancellation_policy)
+         where property_id = $1 and deleted_at is null
+         returning {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(fields.name.as_deref())
+    .bind(fields.description.as_deref())
+    .bind(fields.address.as_deref())
+    .bind(fields.city.as_deref())
+    .bind(fields.country.as_deref())
+    .bind(fields.latitude.is_some())
+    .bind(fields.latitude.flatten())
+    .bind(fields.longitude.is_some())
+    .bind(fields.longitude.flatten())
+    .bind(fields.price_per_night)
+    .bind(fields.cleaning_fee)
+    .bind(fields.currency.as_ref().map(Currency::as_str))
+    .bind(fields.max_guests)
+    .bind(fields.bedrooms)
+    .bind(fields.bathrooms)
+    .bind(fields.amenities.as_deref())
+    .bind(fields.photos.as_deref())
+    .bind(fields.cancellation_policy)
+    .fetch_optional(conn)
+    .await
+}
+
+/// True while the listing has a pending or confirmed stay not yet over.
+#[tracing::instrument(skip(executor))]
+pub async fn has_upcoming_stays(executor: impl PgExecutor<'_>, id: PropertyId) -> sqlx::Result<bool> {
+    let upcoming = sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from bookings
+               where property_id = $1 and status in ('pending', 'confirmed') and check_out > current_date
+                 and not (status = 'pending' and expires_at <= now())
+           ) as "upcoming!""#,
+        id as PropertyId,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(upcoming)
+}
+
+/// Takes a listing out of search; its history stays.
+#[tracing::instrument(skip(conn))]
+pub async fn deactivate(conn: &mut PgConnection, id: PropertyId) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "update properties set deleted_at = now() where property_id = $1 and deleted_at is null",
+        id as PropertyId,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// True when `user` stayed at (or booked) the listing: its history stays
+/// visible to them after the listing is deactivated.
+pub async fn is_guest_of(executor: impl PgExecutor<'_>, id: PropertyId, user: UserId) -> sqlx::Result<bool> {
+    let guest = sqlx::query_scalar!(
+        r#"select exists (select 1 from bookings where property_id = $1 and guest_id = $2) as "guest!""#,
+        id as PropertyId,
+        user as UserId,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(guest)
+}
+
+/// Search order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    Rating,
+}
+
+/// The sort key of the last row of a page, with its order, so that a cursor
+/// of another order is refused.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum SearchCursor {
+    Newest {
+        created_at: CursorTime,
+        id: PropertyId,
+    },
+    PriceAsc {
+        price: i64,
+        id: PropertyId,
+    },
+    PriceDesc {
+        price: i64,
+        id: PropertyId,
+    },
+    /// The average with two decimals, compared as numeric.
+    Rating {
+        rating: CursorRating,
+        id: PropertyId,
+    },
+}
+
+impl SearchCursor {
+    pub fn order(&self) -> SortOrder {
+        match self {
+            Self::Newest { .. } => SortOrder::Newest,
+            Self::PriceAsc { .. } => SortOrder::PriceAsc,
+            Self::PriceDesc { .. } => SortOrder::PriceDesc,
+            Self::Rating { .. } => SortOrder::Rating,
+        }
+    }
+
+    /// The cursor after `property` in `order`.
+    pub fn after(order: SortOrder, property: &Property) -> Self {
+        let id = property.id;
+        match order {
+            SortOrder::Newest => Self::Newest { created_at: CursorTime(property.created_at), id },
+            SortOrder::PriceAsc => Self::PriceAsc { price: property.price_per_night, id },
+            SortOrder::PriceDesc => Self::PriceDesc { price: property.price_per_night, id },
+            SortOrder::Rating => {
+                Self::Rating { rating: CursorRating(format!("{:.2}", property.rating_average.unwrap_or(0.0))), id }
+            }
+        }
+    }
+}
+
+/// A rating average inside a cursor: `d.dd` between 0 and 5, refused
+/// otherwise when the cursor decodes.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+pub struct CursorRating(String);
+
+impl<'de> serde::Deserialize<'de> for CursorRating {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        let well_formed = raw.len() == 4
+            && raw.as_bytes()[1] == b'.'
+            && raw.bytes().enumerate().all(|(i, b)| i == 1 || b.is_ascii_digit())
+            && raw.as_str() <= "5.00";
+        if !well_formed {
+            return Err(serde::de::Error::custom("rating out of range"));
+        }
+        Ok(Self(raw))
+    }
+}
+
+/// A validated search.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub guests: Option<i32>,
+    /// Every one of these (normalised).
+    pub amenities: Vec<String>,
+    /// Free text over name and description (web search syntax).
+    pub text: Option<String>,
+    /// Only listings with no holding booking overlapping these nights.
+    pub available: Option<StayDates>,
+    pub host_id: Option<UserId>,
+}
+
+/// Active listings matching `search`, in `order`, after `cursor`; fetches
+/// `limit.fetch()` rows. One indexed statement whatever the filters.
+#[tracing::instrument(skip(executor))]
+pub async fn search(
+    executor: impl PgExecutor<'_>,
+    search: &Search,
+    order: SortOrder,
+    cursor: Option<&SearchCursor>,
+    limit: PageLimit,
+) -> sqlx::Result<Vec<Property>> {
+    let mut sql =
+        QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from properties p where p.deleted_at is null"));
+    if let Some(city) = &search.city {
+        sql.push(" and lower(p.city) = lower(").push_bind(city.clone()).push(")");
+    }
+    if let Some(country) = &search.country {
+        sql.push(" and lower(p.country) = lower(").push_bind(country.clone()).push(")");
+    }
+    if let Some(min) = search.min_price {
+        sql.push(" and p.price_per_night >= ").push_bind(min);
+    }
+    if let Some(max) = search.max_price {
+        sql.push(" and p.price_per_night <= ").push_bind(max);
+    }
+    if let Some(guests) = search.guests {
+        sql.push(" and p.max_guests >= ").push_bind(guests);
+    }
+    if !search.amenities.is_empty() {
+        sql.push(" and p.amenities @> ").push_bind(search.amenities.clone());
+    }
+    if let Some(text) = &search.text {
+        sql.push(" and p.search_document @@ websearch_to_tsquery('english', ").push_bind(text.clone()).push(")");
+    }
+    if let Some(host) = search.host_id {
+        sql.push(" and p.host_id = ").push_bind(host);
+    }
+    if let Some(stay) = &search.available {
+        // Holding bookings only; a pending hold past its expiry no longer holds.
+        sql.push(
+            " and not exists (select 1 from bookings b where b.property_id = p.property_id \
+               and b.status in ('pending', 'confirmed') \
+               and not (b.status = 'pending' and b.expires_at <= now()) \
+               and daterange(b.check_in, b.check_out, '[)') && daterange(",
+        )
+        .push_bind(stay.check_in())
+        .push(", ")
+        .push_bind(stay.check_out())
+        .push(", '[)'))");
+    }
+    match cursor {
+        None => {}
+        Some(SearchCursor::Newest { created_at, id }) => {
+            sql.push(" and (p.created_at, p.property_id) < (")
+                .push_bind(created_at.0)
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        Some(SearchCursor::PriceAsc { price, id }) => {
+            sql.push(" and (p.price_per_night, p.property_id) > (")
+                .push_bind(*price)
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        Some(SearchCursor::PriceDesc { price, id }) => {
+            sql.push(" and (p.price_per_night, p.property_id) < (")
+                .push_bind(*price)
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        Some(SearchCursor::Rating { rating, id }) => {
+            sql.push(" and (coalesce(p.rating_average, 0), p.property_id) < (")
+                .push_bind(rating.0.clone())
+                .push("::numeric, ")
+                .push_bind(*id)
+                .push(")");
+        }
+    }
+    sql.push(match order {
+        SortOrder::Newest => " order by p.created_at desc, p.property_id desc",
+        SortOrder::PriceAsc => " order by p.price_per_night asc, p.property_id asc",
+        SortOrder::PriceDesc => " order by p.price_per_night desc, p.property_id desc",
+        SortOrder::Rating => " order by coalesce(p.rating_average, 0) desc, p.property_id desc",
+    });
+    sql.push(" limit ").push_bind(limit.fetch());
+    sql.build_query_as().fetch_all(executor).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_complete_listing_needs_its_core_fields_and_reports_all_problems() {
+        let errors = RawPropertyFields::default().parse(true).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "address", "city", "country", "price_per_night", "currency", "max_guests"]);
+        let raw = RawPropertyFields {
+            price_per_night: Some(0),
+            currency: Some("usd".into()),
+            amenities: Some(vec!["Wifi".into(), " wifi ".into(), "Pool".into()]),
+            photos: Some(vec!["ftp://x".into()]),
+            ..Default::default()
+        };
+        let errors = raw.parse(false).unwrap_err();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["price_per_night", "currency", "photos"]);
+    }
+
+    #[test]
+    fn amenities_are_normalised_and_deduplicated() {
+        let raw = RawPropertyFields {
+            amenities: Some(vec!["Wifi".into(), " wifi ".into(), "Pool".into()]),
+            ..Default::default()
+        };
+        assert_eq!(raw.parse(false).unwrap().amenities, Some(vec!["pool".to_owned(), "wifi".to_owned()]));
+    }
+}
