@@ -9,7 +9,10 @@
 
 use poem::{Error, IntoResponse, Response, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, error as oai, payload::Json, types::ToJSON};
-use shared::domain::{FieldError as DomainFieldError, ValidationErrors};
+use shared::{
+    domain::{FieldError as DomainFieldError, ValidationErrors},
+    error::DomainError,
+};
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -148,6 +151,19 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::NotFound(what) => Self::not_found(what),
+            DomainError::Forbidden(detail) => Self::forbidden(detail),
+            DomainError::Invalid(errors) => Self::validation(errors),
+            DomainError::Conflict { slug, detail } => Self::conflict(slug, detail),
+            DomainError::Database(error) => error.into(),
+            DomainError::Other(error) => error.into(),
+        }
+    }
+}
+
 /// Redis errors on a request path (sessions): the store is unavailable.
 impl From<redis::RedisError> for ApiError {
     fn from(error: redis::RedisError) -> Self {
@@ -190,6 +206,9 @@ impl From<sqlx::Error> for ApiError {
             }
         }
         match &error {
+            sqlx::Error::Database(db) if db.constraint() == Some("bookings_guests_within_max") => {
+                Self::invalid_field("guests", "exceeds the property's maximum")
+            }
             sqlx::Error::Database(db) if db.is_check_violation() => {
                 Self::invalid_field(db.constraint().unwrap_or("request"), "breaks a data rule")
             }

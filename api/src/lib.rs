@@ -7,15 +7,23 @@
 //! - [`auth`]: JWT access tokens, Redis refresh-token sessions, the bearer scheme.
 //! - [`error`]: `ApiError` and the problem+json rendering of every failure.
 //! - [`request_id`]: the per-request id and tracing span.
+//! - [`idempotency`]: `Idempotency-Key` replay of retried writes.
+//! - [`types`]: schema scalars (`Date`).
 //! - [`state`]: what handlers share.
 //! - [`cli`]: operator commands (`serve`, `create-admin`, `openapi`).
+
+// `ApiError` carries its problem document by value: errors are the cold
+// path, and boxing would only add an allocation to each.
+#![allow(clippy::result_large_err)]
 
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod idempotency;
 pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod types;
 
 pub use startup::Application;

@@ -23,3 +23,21 @@ async fn check_access_token(request: &Request, bearer: Bearer) -> poem::Result<A
         Err(error) => Err(ApiError::from(error).into()),
     }
 }
+
+/// A bearer token when one is sent; anonymous otherwise. An invalid token
+/// reads as anonymous: only public data is at stake on such operations.
+#[derive(SecurityScheme)]
+pub enum OptionalAuth {
+    Bearer(BearerAuth),
+    #[oai(fallback)]
+    Anonymous,
+}
+
+impl OptionalAuth {
+    pub fn actor(&self) -> Option<Actor> {
+        match self {
+            Self::Bearer(BearerAuth(actor)) => Some(*actor),
+            Self::Anonymous => None,
+        }
+    }
+}

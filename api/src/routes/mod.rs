@@ -1,7 +1,10 @@
 //! The HTTP operations, one module per resource, combined in [`api`].
 
 mod auth;
+mod bookings;
 mod ops;
+mod properties;
+mod reviews;
 mod users;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -14,6 +17,12 @@ pub enum Tag {
     Auth,
     /// Accounts: registration, profiles, administration.
     Users,
+    /// Listings and search.
+    Properties,
+    /// Stays: holds, changes, cancellations.
+    Bookings,
+    /// Guests' reviews of their stays.
+    Reviews,
     /// Liveness and readiness probes.
     Ops,
 }
@@ -25,6 +34,9 @@ pub fn api(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             ops::OpsApi { state: state.clone() },
             auth::AuthApi { state: state.clone() },
             users::UsersApi { state: state.clone() },
+            properties::PropertiesApi { state: state.clone() },
+            bookings::BookingsApi { state: state.clone() },
+            reviews::ReviewsApi { state: state.clone() },
         ),
         "Airbnb Clone API",
         env!("CARGO_PKG_VERSION"),

@@ -8,6 +8,7 @@ pub struct OpsApi {
 
 /// State of the process and of what it depends on.
 #[derive(Object)]
+#[oai(rename = "ServiceStatus")]
 struct Status {
     /// `ok` when everything checked is up.
     status: String,

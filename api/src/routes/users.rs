@@ -10,7 +10,7 @@ use shared::{
     domain::{Email, Password, PersonName, PhoneNumber, Role, UserId, ValidationErrors},
     jobs::EmailJob,
     outbox,
-    pagination::{Page, PageLimit, decode_cursor},
+    pagination::{CursorTime, Page, PageLimit, decode_cursor},
     password,
     policy::Actor,
     users::{self, NewUser, User, UserChanges},
@@ -299,7 +299,7 @@ impl UsersApi {
         let after =
             cursor.0.as_deref().map(decode_cursor).transpose().map_err(|e| ApiError::invalid_field("cursor", e))?;
         let rows = users::list(&self.state.db, limit, after).await?;
-        let page = Page::from_rows(rows, limit, |u| (u.created_at, u.id)).map(UserBody::from);
+        let page = Page::from_rows(rows, limit, |u| (CursorTime(u.created_at), u.id)).map(UserBody::from);
         Ok(Json(UserPage { items: page.items, next_cursor: page.next_cursor }))
     }
 

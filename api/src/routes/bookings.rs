@@ -1,0 +1,339 @@
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use shared::{
+    bookings::{self, Booking, BookingChange, BookingFilter, BookingRequest},
+    domain::{BookingId, BookingStatus, PropertyId, StayDates, ValidationErrors},
+    jobs::Party,
+    pagination::{CursorTime, Page, PageLimit, decode_cursor},
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::BearerAuth,
+    error::Result,
+    idempotency::{self, Begun},
+    request_id::RequestId,
+    routes::{Tag, properties::Policy},
+    state::AppState,
+    types::Date,
+};
+
+pub struct BookingsApi {
+    pub state: AppState,
+}
+
+/// Where a booking is in its life.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename = "BookingStatus", rename_all = "lowercase")]
+enum Status {
+    /// A hold on the dates awaiting payment until `expires_at`.
+    Pending,
+    /// Paid.
+    Confirmed,
+    /// The stay is over.
+    Completed,
+    Cancelled,
+    /// The hold timed out unpaid.
+    Expired,
+}
+
+impl From<BookingStatus> for Status {
+    fn from(status: BookingStatus) -> Self {
+        match status {
+            BookingStatus::Pending => Self::Pending,
+            BookingStatus::Confirmed => Self::Confirmed,
+            BookingStatus::Completed => Self::Completed,
+            BookingStatus::Cancelled => Self::Cancelled,
+            BookingStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+impl From<Status> for BookingStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Pending => Self::Pending,
+            Status::Confirmed => Self::Confirmed,
+            Status::Completed => Self::Completed,
+            Status::Cancelled => Self::Cancelled,
+            Status::Expired => Self::Expired,
+        }
+    }
+}
+
+/// Which side of the caller's bookings to list.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename = "BookingRole", rename_all = "lowercase")]
+enum Side {
+    /// Stays the caller booked.
+    Guest,
+    /// Stays at the caller's properties.
+    Host,
+}
+
+/// A booking. Money is in minor units of `currency`: `total_price` =
+/// `nightly_subtotal` (nights × `nightly_price`) + `cleaning_fee` +
+/// `service_fee` (14% of the subtotal, rounded half up).
+#[derive(Object)]
+#[oai(rename = "Booking")]
+struct BookingBody {
+    id: Uuid,
+    property_id: Uuid,
+    guest_id: Uuid,
+    host_id: Uuid,
+    check_in: Date,
+    check_out: Date,
+    guests: i32,
+    nights: i32,
+    nightly_price: i64,
+    nightly_subtotal: i64,
+    cleaning_fee: i64,
+    service_fee: i64,
+    total_price: i64,
+    currency: String,
+    /// As of this response: a pending hold past `expires_at` reads `expired`.
+    status: Status,
+    /// The property's policy when the booking was made.
+    cancellation_policy: Policy,
+    /// When an unpaid hold lapses.
+    expires_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    cancelled_by: Option<Uuid>,
+    /// Refund due by the cancellation policy, once cancelled.
+    refund_amount: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl BookingBody {
+    fn new(b: Booking, now: DateTime<Utc>) -> Self {
+        Self {
+            status: b.status_at(now).into(),
+            id: b.id.0,
+            property_id: b.property_id.0,
+            guest_id: b.guest_id.0,
+            host_id: b.host_id.0,
+            check_in: Date(b.check_in),
+            check_out: Date(b.check_out),
+            guests: b.guests,
+            nights: b.nights,
+            nightly_price: b.nightly_price,
+            nightly_subtotal: b.nightly_subtotal,
+            cleaning_fee: b.cleaning_fee,
+            service_fee: b.service_fee,
+            total_price: b.total_price,
+            currency: b.currency,
+            cancellation_policy: b.cancellation_policy.into(),
+            expires_at: b.expires_at,
+            cancelled_at: b.cancelled_at,
+            cancelled_by: b.cancelled_by.map(|u| u.0),
+            refund_amount: b.refund_amount,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// A page of bookings.
+#[derive(Object)]
+struct BookingPage {
+    items: Vec<BookingBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A booking request; the price is computed by the server.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+struct CreateBookingRequest {
+    property_id: Uuid,
+    /// First night; today or later.
+    check_in: Date,
+    /// Departure day; after `check_in`, at most 90 nights later.
+    check_out: Date,
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    guests: i64,
+}
+
+/// Changes to a pending booking; a field left out keeps its value.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+struct UpdateBookingRequest {
+    check_in: Option<Date>,
+    check_out: Option<Date>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    guests: Option<i64>,
+}
+
+#[derive(ApiResponse)]
+enum CreateBookingResponse {
+    /// The dates are held until `expires_at`; pay to confirm.
+    #[oai(status = 201)]
+    Created(
+        Json<BookingBody>,
+        #[oai(header = "Location")] String,
+        /// `true` when this answers a retry with the same `Idempotency-Key`.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<String>,
+    ),
+}
+
+impl BookingsApi {
+    fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[OpenApi(tag = "Tag::Bookings")]
+impl BookingsApi {
+    /// Book a stay (a hold awaiting payment)
+    ///
+    /// Any signed-in user but the property's host. The price is computed
+    /// here; overlapping an active booking is a 409. Send an
+    /// `Idempotency-Key` to retry safely: the same key and body return the
+    /// first response.
+    #[oai(path = "/bookings", method = "post", operation_id = "createBooking")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        body: Json<CreateBookingRequest>,
+        /// Makes retries safe: 1 to 255 visible ASCII characters, unique per request.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        request_id: Data<&RequestId>,
+    ) -> Result<CreateBookingResponse> {
+        let key = idempotency::parse_key(idempotency_key.0)?;
+        let guard = match idempotency::begin(&self.state.db, auth.0.user_id, key, "POST /bookings", &body.0).await? {
+            Begun::Replay(stored) => {
+                let booking: BookingBody = idempotency::replayed(stored)?;
+                let location = format!("/bookings/{}", booking.id);
+                return Ok(CreateBookingResponse::Created(Json(booking), location, Some("true".into())));
+            }
+            Begun::Fresh(guard) => guard,
+        };
+        let mut guard = guard;
+        let request = BookingRequest {
+            property_id: PropertyId(body.0.property_id),
+            check_in: body.0.check_in.0,
+            check_out: body.0.check_out.0,
+            guests: body.0.guests,
+        };
+        let now = Self::now();
+        let booking = bookings::create(&mut guard.tx, auth.0, &request, now, Some(&request_id.0.0)).await?;
+        let body = BookingBody::new(booking, now);
+        guard.finish(201, &body).await?;
+        self.state.relay.wake();
+        tracing::info!(booking_id = %body.id, "booking created");
+        let location = format!("/bookings/{}", body.id);
+        Ok(CreateBookingResponse::Created(Json(body), location, None))
+    }
+
+    /// The caller's bookings
+    ///
+    /// A guest sees its own stays, a host those at its properties, an admin
+    /// all. Newest first.
+    #[oai(path = "/bookings", method = "get", operation_id = "listBookings")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        /// Only stays the caller booked (`guest`) or hosts (`host`).
+        role: Query<Option<Side>>,
+        status: Query<Option<Status>>,
+        property_id: Query<Option<Uuid>>,
+        /// Only stays overlapping `[from, to)` (give both).
+        from: Query<Option<Date>>,
+        to: Query<Option<Date>>,
+        /// Page size, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<BookingPage>> {
+        let mut errors = ValidationErrors::new();
+        let limit = errors.check("limit", PageLimit::parse(limit.0));
+        let after = cursor.0.as_deref().and_then(|c| errors.check("cursor", decode_cursor(c)));
+        let dates = match (from.0, to.0) {
+            (None, None) => None,
+            (Some(from), Some(to)) => errors.check("to", StayDates::new(from.0, to.0)),
+            _ => {
+                errors.add("to", "from and to go together");
+                None
+            }
+        };
+        errors.into_result()?;
+        let filter = BookingFilter {
+            party: role.0.map(|side| match side {
+                Side::Guest => Party::Guest,
+                Side::Host => Party::Host,
+            }),
+            status: status.0.map(Into::into),
+            property_id: property_id.0.map(PropertyId),
+            dates,
+        };
+        let limit = limit.expect("checked");
+        let rows = bookings::list(&self.state.db, auth.0, &filter, after, limit).await?;
+        let now = Self::now();
+        let page = Page::from_rows(rows, limit, |b| (CursorTime(b.created_at), b.id)).map(|b| BookingBody::new(b, now));
+        Ok(Json(BookingPage { items: page.items, next_cursor: page.next_cursor }))
+    }
+
+    /// A booking (its guest, its host or an admin)
+    #[oai(path = "/bookings/:booking_id", method = "get", operation_id = "getBooking")]
+    async fn get(&self, auth: BearerAuth, booking_id: Path<Uuid>) -> Result<Json<BookingBody>> {
+        let booking = bookings::visible(&self.state.db, auth.0, BookingId(booking_id.0)).await?;
+        Ok(Json(BookingBody::new(booking, Self::now())))
+    }
+
+    /// Change the dates or guests of a pending booking (its guest)
+    ///
+    /// The stay is priced again at the property's current rates.
+    #[oai(path = "/bookings/:booking_id", method = "put", operation_id = "updateBooking")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        booking_id: Path<Uuid>,
+        body: Json<UpdateBookingRequest>,
+        request_id: Data<&RequestId>,
+    ) -> Result<Json<BookingBody>> {
+        let change = BookingChange {
+            check_in: body.0.check_in.map(|d| d.0),
+            check_out: body.0.check_out.map(|d| d.0),
+            guests: body.0.guests,
+        };
+        let now = Self::now();
+        let mut tx = self.state.db.begin().await?;
+        let booking =
+            bookings::change(&mut tx, auth.0, BookingId(booking_id.0), &change, now, Some(&request_id.0.0)).await?;
+        tx.commit().await?;
+        self.state.relay.wake();
+        Ok(Json(BookingBody::new(booking, now)))
+    }
+
+    /// Cancel a booking (its guest, its host or an admin)
+    ///
+    /// The booking becomes `cancelled` (it is never deleted) and its dates
+    /// free up. For a paid booking `refund_amount` is what the cancellation
+    /// policy grants when the guest cancels, everything when the host does.
+    #[oai(path = "/bookings/:booking_id", method = "delete", operation_id = "cancelBooking")]
+    async fn cancel(
+        &self,
+        auth: BearerAuth,
+        booking_id: Path<Uuid>,
+        request_id: Data<&RequestId>,
+    ) -> Result<Json<BookingBody>> {
+        let now = Self::now();
+        let mut tx = self.state.db.begin().await?;
+        let booking = bookings::cancel(&mut tx, auth.0, BookingId(booking_id.0), now, Some(&request_id.0.0)).await?;
+        tx.commit().await?;
+        self.state.relay.wake();
+        tracing::info!(booking_id = %booking.id, refund = booking.refund_amount, "booking cancelled");
+        Ok(Json(BookingBody::new(booking, now)))
+    }
+}

@@ -1,0 +1,476 @@
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
+use shared::{
+    domain::{CancellationPolicy, PropertyId, StayDates, UserId, ValidationErrors},
+    pagination::{Page, PageLimit, decode_cursor},
+    properties::{self, Property, RawPropertyFields, Search, SearchCursor, SortOrder},
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::{BearerAuth, OptionalAuth},
+    error::{ApiError, Result},
+    routes::Tag,
+    state::AppState,
+    types::Date,
+};
+
+pub struct PropertiesApi {
+    pub state: AppState,
+}
+
+/// How much of the price a guest gets back on cancelling a paid stay.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename = "CancellationPolicy", rename_all = "lowercase")]
+pub enum Policy {
+    /// Full refund until 24 hours before check-in (15:00 UTC), nothing after.
+    Flexible,
+    /// Full refund until 5 days before check-in, half after.
+    Moderate,
+    /// Half refunded until 7 days before check-in, nothing after.
+    Strict,
+}
+
+impl From<CancellationPolicy> for Policy {
+    fn from(policy: CancellationPolicy) -> Self {
+        match policy {
+            CancellationPolicy::Flexible => Self::Flexible,
+            CancellationPolicy::Moderate => Self::Moderate,
+            CancellationPolicy::Strict => Self::Strict,
+        }
+    }
+}
+
+impl From<Policy> for CancellationPolicy {
+    fn from(policy: Policy) -> Self {
+        match policy {
+            Policy::Flexible => Self::Flexible,
+            Policy::Moderate => Self::Moderate,
+            Policy::Strict => Self::Strict,
+        }
+    }
+}
+
+/// A listed property. Money is in minor units of `currency`.
+#[derive(Object)]
+#[oai(rename = "Property")]
+pub struct PropertyBody {
+    id: Uuid,
+    host_id: Uuid,
+    name: String,
+    description: String,
+    address: String,
+    city: String,
+    country: String,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    price_per_night: i64,
+    cleaning_fee: i64,
+    currency: String,
+    max_guests: i32,
+    bedrooms: i32,
+    bathrooms: i32,
+    amenities: Vec<String>,
+    photos: Vec<String>,
+    cancellation_policy: Policy,
+    /// Average of the ratings, two decimals; null before the first review.
+    rating_average: Option<f64>,
+    review_count: i32,
+    /// False once the host removed the listing (kept for its guests' history).
+    active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Property> for PropertyBody {
+    fn from(p: Property) -> Self {
+        Self {
+            id: p.id.0,
+            host_id: p.host_id.0,
+            name: p.name,
+            description: p.description,
+            address: p.address,
+            city: p.city,
+            country: p.country,
+            latitude: p.latitude,
+            longitude: p.longitude,
+            price_per_night: p.price_per_night,
+            cleaning_fee: p.cleaning_fee,
+            currency: p.currency,
+            max_guests: p.max_guests,
+            bedrooms: p.bedrooms,
+            bathrooms: p.bathrooms,
+            amenities: p.amenities,
+            photos: p.photos,
+            cancellation_policy: p.cancellation_policy.into(),
+            rating_average: p.rating_average,
+            review_count: p.review_count,
+            active: p.deleted_at.is_none(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A page of properties.
+#[derive(Object)]
+struct PropertyPage {
+    items: Vec<PropertyBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A new listing. Money in minor units (cents for USD).
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+struct CreatePropertyRequest {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    name: String,
+    #[oai(validator(max_length = 10000))]
+    description: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 500))]
+    address: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    city: String,
+    #[oai(validator(min_length = 2, max_length = 100))]
+    country: String,
+    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
+    latitude: Option<f64>,
+    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
+    longitude: Option<f64>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
+    price_per_night: i64,
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    cleaning_fee: Option<i64>,
+    /// ISO 4217, e.g. `USD`.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
+    currency: String,
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    max_guests: i64,
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    bedrooms: Option<i64>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    bathrooms: Option<i64>,
+    /// Compared case-insensitively; at most 50.
+    #[oai(validator(max_items = 50))]
+    amenities: Option<Vec<String>>,
+    /// http(s) URLs; at most 50.
+    #[oai(validator(max_items = 50))]
+    photos: Option<Vec<String>>,
+    /// Default `moderate`.
+    cancellation_policy: Option<Policy>,
+}
+
+/// Changes to a listing; a field left out keeps its value.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+struct UpdatePropertyRequest {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    name: Option<String>,
+    #[oai(validator(max_length = 10000))]
+    description: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 500))]
+    address: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    city: Option<String>,
+    #[oai(validator(min_length = 2, max_length = 100))]
+    country: Option<String>,
+    /// `null` removes it.
+    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
+    latitude: MaybeUndefined<f64>,
+    /// `null` removes it.
+    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
+    longitude: MaybeUndefined<f64>,
+    /// Applies to new bookings; existing ones keep their price.
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
+    price_per_night: Option<i64>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    cleaning_fee: Option<i64>,
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
+    currency: Option<String>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    max_guests: Option<i64>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    bedrooms: Option<i64>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    bathrooms: Option<i64>,
+    #[oai(validator(max_items = 50))]
+    amenities: Option<Vec<String>>,
+    #[oai(validator(max_items = 50))]
+    photos: Option<Vec<String>>,
+    /// Applies to new bookings.
+    cancellation_policy: Option<Policy>,
+}
+
+fn maybe(value: MaybeUndefined<f64>) -> Option<Option<f64>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+impl From<CreatePropertyRequest> for RawPropertyFields {
+    fn from(r: CreatePropertyRequest) -> Self {
+        Self {
+            name: Some(r.name),
+            description: r.description,
+            address: Some(r.address),
+            city: Some(r.city),
+            country: Some(r.country),
+            latitude: r.latitude.map(Some),
+            longitude: r.longitude.map(Some),
+            price_per_night: Some(r.price_per_night),
+            cleaning_fee: r.cleaning_fee,
+            currency: Some(r.currency),
+            max_guests: Some(r.max_guests),
+            bedrooms: r.bedrooms,
+            bathrooms: r.bathrooms,
+            amenities: r.amenities,
+            photos: r.photos,
+            cancellation_policy: r.cancellation_policy.map(Into::into),
+        }
+    }
+}
+
+impl From<UpdatePropertyRequest> for RawPropertyFields {
+    fn from(r: UpdatePropertyRequest) -> Self {
+        Self {
+            name: r.name,
+            description: r.description,
+            address: r.address,
+            city: r.city,
+            country: r.country,
+            latitude: maybe(r.latitude),
+            longitude: maybe(r.longitude),
+            price_per_night: r.price_per_night,
+            cleaning_fee: r.cleaning_fee,
+            currency: r.currency,
+            max_guests: r.max_guests,
+            bedrooms: r.bedrooms,
+            bathrooms: r.bathrooms,
+            amenities: r.amenities,
+            photos: r.photos,
+            cancellation_policy: r.cancellation_policy.map(Into::into),
+        }
+    }
+}
+
+/// Search order.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename = "PropertySort", rename_all = "snake_case")]
+enum Sort {
+    /// Most recently listed first (default).
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    /// Best rated first; unrated last.
+    Rating,
+}
+
+impl From<Sort> for SortOrder {
+    fn from(sort: Sort) -> Self {
+        match sort {
+            Sort::Newest => Self::Newest,
+            Sort::PriceAsc => Self::PriceAsc,
+            Sort::PriceDesc => Self::PriceDesc,
+            Sort::Rating => Self::Rating,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum CreatePropertyResponse {
+    /// The listing is live.
+    #[oai(status = 201)]
+    Created(Json<PropertyBody>, #[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
+enum DeletePropertyResponse {
+    /// The listing left search; its history stays readable to its guests.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+impl PropertiesApi {
+    /// An active listing the caller may change.
+    async fn managed(&self, auth: &BearerAuth, id: PropertyId) -> Result<Property> {
+        let property = properties::find(&self.state.db, id)
+            .await?
+            .filter(|p| p.deleted_at.is_none())
+            .ok_or_else(|| ApiError::not_found("property"))?;
+        if !auth.0.may_manage_property(property.host_id) {
+            return Err(ApiError::forbidden("Only the listing's host or an admin changes it."));
+        }
+        Ok(property)
+    }
+}
+
+#[OpenApi(tag = "Tag::Properties")]
+impl PropertiesApi {
+    /// Search properties
+    ///
+    /// Public. Filters combine; `check_in` and `check_out` together keep
+    /// only properties free for those nights.
+    #[oai(path = "/properties", method = "get", operation_id = "searchProperties")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search(
+        &self,
+        /// City, case-insensitive.
+        #[oai(validator(max_length = 100))]
+        city: Query<Option<String>>,
+        /// Country, case-insensitive.
+        #[oai(validator(max_length = 100))]
+        country: Query<Option<String>>,
+        /// Lowest nightly price, minor units.
+        #[oai(validator(minimum(value = "0")))]
+        min_price: Query<Option<i64>>,
+        /// Highest nightly price, minor units.
+        #[oai(validator(minimum(value = "0")))]
+        max_price: Query<Option<i64>>,
+        /// Guests the property must take.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        guests: Query<Option<i64>>,
+        /// Every one of these amenities (repeat the parameter).
+        #[oai(validator(max_items = 20))]
+        amenities: Query<Vec<String>>,
+        /// Free text over name and description (web search syntax: quotes, `-word`, `or`).
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// Available from this night (with `check_out`).
+        check_in: Query<Option<Date>>,
+        /// Until this morning (with `check_in`).
+        check_out: Query<Option<Date>>,
+        /// Only this host's listings.
+        host_id: Query<Option<Uuid>>,
+        /// Order of results (default `newest`).
+        sort: Query<Option<Sort>>,
+        /// Page size, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page (same filters and sort).
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<PropertyPage>> {
+        let mut errors = ValidationErrors::new();
+        let limit = errors.check("limit", PageLimit::parse(limit.0));
+        let order: SortOrder = sort.0.unwrap_or(Sort::Newest).into();
+        let after: Option<SearchCursor> = match cursor.0.as_deref().map(decode_cursor::<SearchCursor>) {
+            Some(Ok(c)) if c.order() == order => Some(c),
+            Some(_) => {
+                errors.add("cursor", "is not a cursor of this search order");
+                None
+            }
+            None => None,
+        };
+        let available = match (check_in.0, check_out.0) {
+            (None, None) => None,
+            (Some(ci), Some(co)) => errors.check("check_out", StayDates::new(ci.0, co.0)),
+            _ => {
+                errors.add("check_out", "check_in and check_out go together");
+                None
+            }
+        };
+        if let (Some(min), Some(max)) = (min_price.0, max_price.0)
+            && min > max
+        {
+            errors.add("max_price", "must not be below min_price");
+        }
+        let amenities =
+            amenities.0.iter().filter_map(|a| errors.check("amenities", properties::normalize_amenity(a))).collect();
+        let search = Search {
+            city: city.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
+            country: country.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
+            min_price: min_price.0,
+            max_price: max_price.0,
+            guests: guests.0.map(|g| g as i32),
+            amenities,
+            text: q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+            available,
+            host_id: host_id.0.map(UserId),
+        };
+        errors.into_result()?;
+        let limit = limit.expect("checked");
+        let rows = properties::search(&self.state.db, &search, order, after.as_ref(), limit).await?;
+        let page = Page::from_rows(rows, limit, |p| SearchCursor::after(order, p)).map(PropertyBody::from);
+        Ok(Json(PropertyPage { items: page.items, next_cursor: page.next_cursor }))
+    }
+
+    /// List a property (hosts and admins)
+    #[oai(path = "/properties", method = "post", operation_id = "createProperty")]
+    async fn create(&self, auth: BearerAuth, body: Json<CreatePropertyRequest>) -> Result<CreatePropertyResponse> {
+        if !auth.0.may_create_property() {
+            return Err(ApiError::forbidden("Only hosts and admins list properties."));
+        }
+        let fields = RawPropertyFields::from(body.0).parse(true)?;
+        let mut conn = self.state.db.acquire().await?;
+        let property = properties::insert(&mut conn, auth.0.user_id, &fields).await?;
+        tracing::info!(property_id = %property.id, "property listed");
+        let location = format!("/properties/{}", property.id);
+        Ok(CreatePropertyResponse::Created(Json(property.into()), location))
+    }
+
+    /// A property
+    ///
+    /// Public while listed. A removed listing stays visible to its host, its
+    /// guests and admins.
+    #[oai(path = "/properties/:property_id", method = "get", operation_id = "getProperty")]
+    async fn get(&self, auth: OptionalAuth, property_id: Path<Uuid>) -> Result<Json<PropertyBody>> {
+        let id = PropertyId(property_id.0);
+        let property = properties::find(&self.state.db, id).await?.ok_or_else(|| ApiError::not_found("property"))?;
+        if property.deleted_at.is_some() {
+            let visible = match auth.actor() {
+                Some(actor) if actor.may_manage_property(property.host_id) => true,
+                Some(actor) => properties::is_guest_of(&self.state.db, id, actor.user_id).await?,
+                None => false,
+            };
+            if !visible {
+                return Err(ApiError::not_found("property"));
+            }
+        }
+        Ok(Json(property.into()))
+    }
+
+    /// Change a property (its host or an admin)
+    #[oai(path = "/properties/:property_id", method = "put", operation_id = "updateProperty")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        property_id: Path<Uuid>,
+        body: Json<UpdatePropertyRequest>,
+    ) -> Result<Json<PropertyBody>> {
+        let id = PropertyId(property_id.0);
+        self.managed(&auth, id).await?;
+        let fields = RawPropertyFields::from(body.0).parse(false)?;
+        let mut conn = self.state.db.acquire().await?;
+        let property =
+            properties::update(&mut conn, id, &fields).await?.ok_or_else(|| ApiError::not_found("property"))?;
+        Ok(Json(property.into()))
+    }
+
+    /// Remove a property (its host or an admin)
+    ///
+    /// Refused (409) while it has pending or confirmed stays that are not
+    /// over. The listing leaves search; bookings and reviews stay.
+    #[oai(path = "/properties/:property_id", method = "delete", operation_id = "deleteProperty")]
+    async fn delete(&self, auth: BearerAuth, property_id: Path<Uuid>) -> Result<DeletePropertyResponse> {
+        let id = PropertyId(property_id.0);
+        self.managed(&auth, id).await?;
+        let mut tx = self.state.db.begin().await?;
+        // Lock the listing: a booking (which holds a share lock on it) cannot
+        // slip in between the check and the removal.
+        sqlx::query("select 1 from properties where property_id = $1 for update").bind(id).execute(&mut *tx).await?;
+        if properties::has_upcoming_stays(&mut *tx, id).await? {
+            return Err(ApiError::conflict("upcoming-stays", "This property has stays to come; cancel them first."));
+        }
+        properties::deactivate(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(DeletePropertyResponse::Deleted)
+    }
+}
