@@ -8,10 +8,19 @@
 //! - [`errors`]: bad input answers 4xx problem+json and changes nothing.
 //! - [`openapi`]: the served document, its committed copy, the docs UI.
 //! - [`ops`]: health, readiness and request ids.
+//! - [`fixtures`]: listings, bookings and ended stays.
+//! - [`properties`], [`search`]: listings and their search.
+//! - [`bookings`]: holds, double booking under concurrency, changes, cancellations.
+//! - [`reviews`]: reviews of ended stays and the rating aggregate.
 
 mod auth;
+mod bookings;
 mod errors;
+mod fixtures;
 mod helpers;
 mod openapi;
 mod ops;
+mod properties;
+mod reviews;
+mod search;
 mod users;
