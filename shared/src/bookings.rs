@@ -13,9 +13,10 @@ use crate::{
         ValidationErrors, refund_due,
     },
     error::DomainError,
-    jobs::{EmailJob, Party},
+    jobs::{EmailJob, Party, PaymentJob},
     outbox,
     pagination::{CursorTime, PageLimit},
+    payments,
     policy::{Actor, BookingParties},
     properties,
 };
@@ -189,7 +190,8 @@ pub async fn find(executor: impl PgExecutor<'_>, id: BookingId) -> sqlx::Result<
     .await
 }
 
-async fn find_for_update(conn: &mut PgConnection, id: BookingId) -> sqlx::Result<Option<Booking>> {
+/// A booking, locked for the rest of the transaction.
+pub async fn find_for_update(conn: &mut PgConnection, id: BookingId) -> sqlx::Result<Option<Booking>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from bookings b join properties p using (property_id) where b.booking_id = $1 for update of b"
     )))
@@ -238,6 +240,9 @@ pub async fn change(
             "booking-not-pending",
             format!("Only a pending booking can change; this one is {status:?}.").to_lowercase(),
         ));
+    }
+    if payments::in_flight_for_booking(conn, id).await? {
+        return Err(DomainError::conflict("payment-in-progress", "A payment of this booking is in progress."));
     }
     let check_in = change.check_in.unwrap_or(booking.check_in);
     let check_out = change.check_out.unwrap_or(booking.check_out);
@@ -308,6 +313,12 @@ pub async fn cancel(
     )
     .execute(&mut *conn)
     .await?;
+    if refund > 0 {
+        let payment_id = payments::settled_for_booking(conn, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("BUG: confirmed booking {id} has no succeeded payment"))?;
+        outbox::enqueue(conn, &PaymentJob::Refund { payment_id, amount: refund }, request_id).await?;
+    }
     notify_parties(conn, |to| EmailJob::BookingCancelled { booking_id: id, to }, request_id).await?;
     find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
 }

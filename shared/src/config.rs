@@ -23,6 +23,8 @@ pub enum LogFormat {
 }
 
 const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-do-not-use-in-production-0123456789";
+const DEV_STRIPE_KEY: &str = "sk_test_dev_only_standin";
+const DEV_WEBHOOK_SECRET: &str = "whsec_dev_only_secret";
 
 /// The whole configuration of both binaries.
 #[derive(Clone, Debug)]
@@ -50,6 +52,12 @@ pub struct Config {
     /// stops beating its in-flight jobs are handed to another one.
     pub queue_poll_interval: Duration,
     pub worker_heartbeat: Duration,
+    /// First pause between attempts of a failing job; it doubles, up to 60 s.
+    pub job_retry_base: Duration,
+    pub stripe_secret_key: SecretString,
+    /// Stripe's base URL; `None` means the real Stripe.
+    pub stripe_api_base: Option<String>,
+    pub stripe_webhook_secret: SecretString,
 }
 
 /// A configuration variable that is missing or malformed.
@@ -84,6 +92,14 @@ impl Config {
                 return Err(invalid("JWT_SECRET", "required when APP_ENV=production".into()));
             }
         };
+        let stripe_key = secret_or_dev(&get, environment, "STRIPE_SECRET_KEY", DEV_STRIPE_KEY)?;
+        let webhook_secret = secret_or_dev(&get, environment, "STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET)?;
+        let stripe_api_base = match get("STRIPE_API_BASE") {
+            Some(base) if !(base.starts_with("http://") || base.starts_with("https://")) => {
+                return Err(invalid("STRIPE_API_BASE", "must be an http(s) URL".into()));
+            }
+            base => base.map(|b| b.trim_end_matches('/').to_owned()),
+        };
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -114,6 +130,10 @@ impl Config {
             outbox_poll_interval: Duration::from_millis(number(&get, "OUTBOX_POLL_INTERVAL_MS", 1000)?),
             queue_poll_interval: Duration::from_millis(number(&get, "QUEUE_POLL_INTERVAL_MS", 100)?),
             worker_heartbeat: Duration::from_secs(number(&get, "WORKER_HEARTBEAT_SECS", 5)?),
+            job_retry_base: Duration::from_millis(number(&get, "JOB_RETRY_BASE_MS", 1000)?),
+            stripe_secret_key: stripe_key.into(),
+            stripe_api_base,
+            stripe_webhook_secret: webhook_secret.into(),
         })
     }
 
@@ -125,11 +145,32 @@ impl Config {
     /// True when a dev-only secret is in use (worth a warning at start-up).
     pub fn uses_dev_secrets(&self) -> bool {
         self.jwt_secret.expose_secret() == DEV_JWT_SECRET
+            || self.stripe_secret_key.expose_secret() == DEV_STRIPE_KEY
+            || self.stripe_webhook_secret.expose_secret() == DEV_WEBHOOK_SECRET
+    }
+
+    /// A Stripe test key: payments may then default to the test card.
+    pub fn stripe_test_mode(&self) -> bool {
+        self.stripe_secret_key.expose_secret().starts_with("sk_test_")
     }
 
     /// A Redis key or queue name inside this deployment's namespace.
     pub fn redis_key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.redis_namespace)
+    }
+}
+
+/// A secret that must be set outside local mode.
+fn secret_or_dev(
+    get: &impl Fn(&str) -> Option<String>,
+    environment: Environment,
+    name: &'static str,
+    dev: &str,
+) -> Result<String, ConfigError> {
+    match (get(name), environment) {
+        (Some(secret), _) => Ok(secret),
+        (None, Environment::Local) => Ok(dev.to_owned()),
+        (None, Environment::Production) => Err(invalid(name, "required when APP_ENV=production".into())),
     }
 }
 
@@ -168,9 +209,16 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_to_start_without_a_jwt_secret() {
+    fn production_refuses_to_start_without_its_secrets() {
         let err = with(&[("APP_ENV", "production")]).unwrap_err();
         assert_eq!(err.name, "JWT_SECRET");
+        let jwt = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let err = with(&[("APP_ENV", "production"), jwt]).unwrap_err();
+        assert_eq!(err.name, "STRIPE_SECRET_KEY");
+        let key = ("STRIPE_SECRET_KEY", "sk_live_x");
+        assert_eq!(with(&[("APP_ENV", "production"), jwt, key]).unwrap_err().name, "STRIPE_WEBHOOK_SECRET");
+        let config = with(&[("APP_ENV", "production"), jwt, key, ("STRIPE_WEBHOOK_SECRET", "whsec_x")]).unwrap();
+        assert!(!config.uses_dev_secrets() && !config.stripe_test_mode() && config.stripe_api_base.is_none());
     }
 
     #[test]

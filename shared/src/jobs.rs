@@ -17,7 +17,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::domain::{BookingId, UserId};
+use crate::domain::{BookingId, PaymentId, UserId};
 
 /// A kind of job and the queue it travels on.
 pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
@@ -69,6 +69,14 @@ pub enum EmailJob {
     HoldExpired { booking_id: BookingId },
     /// A stay ended; the guest is invited to review it.
     ReviewInvitation { booking_id: BookingId },
+    /// A payment succeeded: the guest's receipt.
+    PaymentReceipt { payment_id: PaymentId },
+    /// A payment confirmed the booking; both parties hear.
+    BookingConfirmed { booking_id: BookingId, to: Party },
+    /// A card was declined; the guest may retry while the hold lasts.
+    PaymentFailed { payment_id: PaymentId },
+    /// Money went back to the guest (cancellation or a booking lost meanwhile).
+    RefundIssued { payment_id: PaymentId, to: Party },
 }
 
 impl EmailJob {
@@ -84,6 +92,10 @@ impl EmailJob {
             EmailJob::BookingCancelled { booking_id, to } => format!("booking_cancelled:{booking_id}:{}", to.as_str()),
             EmailJob::HoldExpired { booking_id } => format!("hold_expired:{booking_id}"),
             EmailJob::ReviewInvitation { booking_id } => format!("review_invitation:{booking_id}"),
+            EmailJob::PaymentReceipt { payment_id } => format!("payment_receipt:{payment_id}"),
+            EmailJob::BookingConfirmed { booking_id, to } => format!("booking_confirmed:{booking_id}:{}", to.as_str()),
+            EmailJob::PaymentFailed { payment_id } => format!("payment_failed:{payment_id}"),
+            EmailJob::RefundIssued { payment_id, to } => format!("refund_issued:{payment_id}:{}", to.as_str()),
         }
     }
 
@@ -96,6 +108,10 @@ impl EmailJob {
             EmailJob::BookingCancelled { .. } => "booking_cancelled",
             EmailJob::HoldExpired { .. } => "hold_expired",
             EmailJob::ReviewInvitation { .. } => "review_invitation",
+            EmailJob::PaymentReceipt { .. } => "payment_receipt",
+            EmailJob::BookingConfirmed { .. } => "booking_confirmed",
+            EmailJob::PaymentFailed { .. } => "payment_failed",
+            EmailJob::RefundIssued { .. } => "refund_issued",
         }
     }
 }
@@ -104,8 +120,22 @@ impl Job for EmailJob {
     const QUEUE: &'static str = "emails";
 }
 
+/// Card payments, run by the worker against Stripe.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PaymentJob {
+    /// Charge a pending payment (create and confirm its PaymentIntent).
+    Charge { payment_id: PaymentId },
+    /// Give `amount` of a succeeded payment back.
+    Refund { payment_id: PaymentId, amount: i64 },
+}
+
+impl Job for PaymentJob {
+    const QUEUE: &'static str = "payments";
+}
+
 /// Queue names this deployment uses, for listing and clean-up.
-pub const QUEUES: &[&str] = &[EmailJob::QUEUE];
+pub const QUEUES: &[&str] = &[EmailJob::QUEUE, PaymentJob::QUEUE];
 
 /// The apalis queue settings shared by producers and consumers.
 pub fn queue_config(config: &Config, queue: &str) -> apalis_redis::Config {
@@ -125,11 +155,12 @@ pub fn storage<J: Job>(conn: ConnectionManager, config: &Config) -> RedisStorage
 #[derive(Clone)]
 pub struct Queues {
     emails: RedisStorage<Envelope<EmailJob>>,
+    payments: RedisStorage<Envelope<PaymentJob>>,
 }
 
 impl Queues {
     pub fn new(conn: ConnectionManager, config: &Config) -> Self {
-        Self { emails: storage(conn, config) }
+        Self { emails: storage(conn.clone(), config), payments: storage(conn, config) }
     }
 
     /// Pushes one outbox row onto its queue, under its outbox id as task id.
@@ -144,6 +175,7 @@ impl Queues {
         let push = async {
             match queue {
                 EmailJob::QUEUE => push_envelope(&self.emails, job_id, payload, request_id).await,
+                PaymentJob::QUEUE => push_envelope(&self.payments, job_id, payload, request_id).await,
                 other => anyhow::bail!("no queue named {other:?}"),
             }
         };

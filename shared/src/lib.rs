@@ -10,6 +10,7 @@
 //! - [`pagination`]: page sizes and opaque keyset cursors.
 //! - [`users`], [`properties`]: queries on accounts and listings (with search).
 //! - [`bookings`]: pricing, holds, changes, cancellations and the sweeps.
+//! - [`payments`]: payments, their settlement by worker or webhook, refunds.
 //! - [`reviews`]: reviews and the rating aggregate of their property.
 //! - [`error`]: `DomainError`, the refusal of a domain operation.
 //! - [`db`], [`redis`]: connections and migrations.
@@ -25,6 +26,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod pagination;
 pub mod password;
+pub mod payments;
 pub mod policy;
 pub mod properties;
 pub mod redis;
