@@ -3,13 +3,16 @@
 use std::{sync::Arc, time::Duration};
 
 use apalis::{
-    layers::retry::{HasherRng, backoff::ExponentialBackoffMaker, backoff::MakeBackoff},
+    layers::retry::{
+        HasherRng,
+        backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff},
+    },
     prelude::*,
 };
 use redis::aio::ConnectionManager;
 use shared::{
     Config,
-    jobs::{self, EmailJob, Job, Queues},
+    jobs::{self, EmailJob, Job, PaymentJob, Queues},
     outbox::Relay,
 };
 use sqlx::PgPool;
@@ -19,6 +22,7 @@ use crate::{
     emails::{self, EmailDeps},
     janitor,
     mailer::Mailer,
+    payments::{self, PaymentDeps},
     sweeper,
 };
 
@@ -34,6 +38,7 @@ pub struct Application {
     redis: ConnectionManager,
     relay: Relay,
     emails: Arc<EmailDeps>,
+    payments: Arc<PaymentDeps>,
 }
 
 impl Application {
@@ -42,8 +47,14 @@ impl Application {
         let db = shared::db::pool(&config)?;
         let redis = shared::redis::connect(&config)?;
         let mailer = Mailer::new(&config)?;
+        let relay = Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval);
         Ok(Self {
-            relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
+            payments: Arc::new(PaymentDeps {
+                db: db.clone(),
+                stripe: payments::client(&config)?,
+                relay: relay.clone(),
+            }),
+            relay,
             emails: Arc::new(EmailDeps { db: db.clone(), mailer }),
             db,
             redis,
@@ -62,8 +73,40 @@ impl Application {
         };
         let sweeper =
             tokio::spawn(sweeper::run(self.db.clone(), self.relay.clone(), sweeper::SWEEP_INTERVAL, stop.clone()));
-        let emails =
-            tokio::spawn(supervise_emails(self.config.clone(), self.redis.clone(), self.emails.clone(), stop.clone()));
+        let emails = {
+            let (config, redis, deps, stop_consumer) =
+                (self.config.clone(), self.redis.clone(), self.emails.clone(), stop.clone());
+            tokio::spawn(supervise(EmailJob::QUEUE, stop.clone(), move |name| {
+                WorkerBuilder::new(name)
+                    .backend(
+                        jobs::storage::<EmailJob>(redis.clone(), &config)
+                            .poll_with_interval(config.queue_poll_interval),
+                    )
+                    .data(deps.clone())
+                    .concurrency(config.worker_concurrency)
+                    .retry(retry_policy(config.job_retry_base, emails::MAX_ATTEMPTS))
+                    .enable_tracing()
+                    .build(emails::handle)
+                    .run_until(stopped(stop_consumer.clone()))
+            }))
+        };
+        let payments = {
+            let (config, redis, deps, stop_consumer) =
+                (self.config.clone(), self.redis.clone(), self.payments.clone(), stop.clone());
+            tokio::spawn(supervise(PaymentJob::QUEUE, stop.clone(), move |name| {
+                WorkerBuilder::new(name)
+                    .backend(
+                        jobs::storage::<PaymentJob>(redis.clone(), &config)
+                            .poll_with_interval(config.queue_poll_interval),
+                    )
+                    .data(deps.clone())
+                    .concurrency(config.worker_concurrency)
+                    .retry(retry_policy(config.job_retry_base, payments::MAX_ATTEMPTS))
+                    .enable_tracing()
+                    .build(payments::handle)
+                    .run_until(stopped(stop_consumer.clone()))
+            }))
+        };
         tracing::info!(concurrency = self.config.worker_concurrency, "worker started");
         shutdown.await;
         tracing::info!("worker stopping: finishing in-flight jobs");
@@ -72,6 +115,7 @@ impl Application {
         let _ = janitor.await;
         let _ = sweeper.await;
         let _ = emails.await;
+        let _ = payments.await;
         tracing::info!("worker stopped");
         Ok(())
     }
@@ -84,47 +128,46 @@ fn worker_name(queue: &str, generation: u32) -> String {
     format!("{host}-{}-{queue}-{generation}-{nonce}", std::process::id())
 }
 
-/// Runs the `emails` consumer, starting it again (under a new name, after a
-/// growing pause) whenever it stops on a backend error such as a Redis
-/// outage, until `stop` is cancelled.
-async fn supervise_emails(
-    config: Arc<Config>,
-    redis: ConnectionManager,
-    deps: Arc<EmailDeps>,
-    stop: CancellationToken,
-) {
+/// Exponential backoff between in-process retries: `base` doubling to 60 s,
+/// jittered; the handler gives up (dead set) after its last attempt.
+fn retry_policy(base: Duration, max_attempts: usize) -> BackoffRetryPolicy<ExponentialBackoff<HasherRng>> {
+    let ceiling = Duration::from_secs(60).max(base);
+    let backoff = ExponentialBackoffMaker::new(base, ceiling, 0.5, HasherRng::default())
+        .expect("BUG: constant backoff bounds are valid")
+        .make_backoff();
+    RetryPolicy::retries(max_attempts - 1).with_backoff(backoff)
+}
+
+/// A future that resolves when `stop` is cancelled, as apalis wants it.
+async fn stopped(stop: CancellationToken) -> Result<(), std::io::Error> {
+    stop.cancelled().await;
+    Ok(())
+}
+
+/// Runs one queue's consumer until `stop` is cancelled, starting it again
+/// (under a new name, after a growing pause) whenever it stops on a backend
+/// error such as a Redis outage. `run` starts a consumer named as given.
+async fn supervise<F, Fut>(queue: &'static str, stop: CancellationToken, mut run: F)
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), WorkerError>>,
+{
     let mut generation = 0;
     let mut pause = Duration::from_millis(250);
     while !stop.is_cancelled() {
         generation += 1;
-        let backoff =
-            ExponentialBackoffMaker::new(Duration::from_secs(1), Duration::from_secs(60), 0.5, HasherRng::default())
-                .expect("BUG: constant backoff bounds are valid")
-                .make_backoff();
-        let worker = WorkerBuilder::new(worker_name(EmailJob::QUEUE, generation))
-            .backend(jobs::storage::<EmailJob>(redis.clone(), &config).poll_with_interval(config.queue_poll_interval))
-            .data(deps.clone())
-            .concurrency(config.worker_concurrency)
-            .retry(RetryPolicy::retries(emails::MAX_ATTEMPTS - 1).with_backoff(backoff))
-            .enable_tracing()
-            .build(emails::handle);
-        let signal = stop.clone();
-        let run = worker.run_until(async move {
-            signal.cancelled().await;
-            Ok::<(), std::io::Error>(())
-        });
         let grace = async {
             stop.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         tokio::select! {
-            result = run => match result {
+            result = run(worker_name(queue, generation)) => match result {
                 Ok(()) if stop.is_cancelled() => break,
-                Ok(()) => tracing::warn!(queue = "emails", "consumer ended; starting it again"),
-                Err(error) => tracing::error!(queue = "emails", %error, "consumer stopped; starting it again"),
+                Ok(()) => tracing::warn!(queue, "consumer ended; starting it again"),
+                Err(error) => tracing::error!(queue, %error, "consumer stopped; starting it again"),
             },
             () = grace => {
-                tracing::warn!(queue = "emails", "jobs still running after the grace period; they will run again elsewhere");
+                tracing::warn!(queue, "jobs still running after the grace period; they will run again elsewhere");
                 break;
             }
         }

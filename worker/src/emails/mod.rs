@@ -13,7 +13,7 @@ use shared::{
     bookings,
     domain::BookingId,
     jobs::{EmailJob, Envelope, Party},
-    properties,
+    payments, properties,
     users::{self, User},
 };
 use sqlx::PgPool;
@@ -111,6 +111,23 @@ const RECIPIENT_GONE: Draft = Draft::Skip("skipped: recipient no longer exists")
 
 /// Builds the email of `job` from the data as it stands now.
 async fn render(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<Draft> {
+    // Payment emails name the payment; the rest of their data is its booking's.
+    let payment_id = match *job {
+        EmailJob::PaymentReceipt { payment_id }
+        | EmailJob::PaymentFailed { payment_id }
+        | EmailJob::RefundIssued { payment_id, .. } => Some(payment_id),
+        _ => None,
+    };
+    let payment = match payment_id {
+        Some(id) => Some(
+            payments::find(&deps.db, id)
+                .await
+                .context("loading the payment")?
+                .with_context(|| format!("payment {id} does not exist"))?,
+        ),
+        None => None,
+    };
+    let paid_booking = || payment.as_ref().map(|p| p.booking_id).expect("BUG: loaded above for payment emails");
     let (booking_id, to, template): (_, _, fn(&BookingMail) -> Letter) = match *job {
         EmailJob::Welcome { user_id } => {
             let Some(user) = users::find(&deps.db, user_id).await.context("loading the user")? else {
@@ -123,10 +140,15 @@ async fn render(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<Draft> {
         EmailJob::BookingCancelled { booking_id, to } => (booking_id, to, templates::booking_cancelled),
         EmailJob::HoldExpired { booking_id } => (booking_id, Party::Guest, templates::hold_expired),
         EmailJob::ReviewInvitation { booking_id } => (booking_id, Party::Guest, templates::review_invitation),
+        EmailJob::BookingConfirmed { booking_id, to } => (booking_id, to, templates::booking_confirmed),
+        EmailJob::PaymentReceipt { .. } => (paid_booking(), Party::Guest, templates::payment_receipt),
+        EmailJob::PaymentFailed { .. } => (paid_booking(), Party::Guest, templates::payment_failed),
+        EmailJob::RefundIssued { to, .. } => (paid_booking(), to, templates::refund_issued),
     };
-    let Some(mail) = load_booking_mail(deps, booking_id, to).await? else {
+    let Some(mut mail) = load_booking_mail(deps, booking_id, to).await? else {
         return Ok(RECIPIENT_GONE);
     };
+    mail.payment = payment;
     Ok(Draft::Ready(compose(&mail.recipient, template(&mail), job)?))
 }
 
@@ -154,7 +176,7 @@ async fn load_booking_mail(deps: &EmailDeps, booking_id: BookingId, to: Party) -
             users::find(&deps.db, booking.guest_id).await.context("loading the guest")?.map(|guest| guest.first_name)
         }
     };
-    Ok(Some(BookingMail { booking, property, recipient, to, guest_name }))
+    Ok(Some(BookingMail { booking, property, recipient, to, guest_name, payment: None }))
 }
 
 /// Addresses `letter` to `user` in both its forms.

@@ -1,7 +1,9 @@
 //! The words of each email: pure functions of the data they announce, so
 //! they are tested without a database or an SMTP server.
 
-use shared::{bookings::Booking, domain::CancellationPolicy, jobs::Party, properties::Property, users::User};
+use shared::{
+    bookings::Booking, domain::CancellationPolicy, jobs::Party, payments::Payment, properties::Property, users::User,
+};
 
 use super::format::{count, date, html_escape, instant, money};
 
@@ -39,6 +41,8 @@ pub struct BookingMail {
     /// The guest's first name, which emails to the host mention; `None`
     /// when the guest's account is gone.
     pub guest_name: Option<String>,
+    /// The payment a payment email is about.
+    pub payment: Option<Payment>,
 }
 
 impl BookingMail {
@@ -111,6 +115,104 @@ impl BookingMail {
             Some(_) => " by our support team",
             None => "",
         }
+    }
+}
+
+impl BookingMail {
+    fn payment(&self) -> &Payment {
+        self.payment.as_ref().expect("BUG: payment emails load their payment")
+    }
+}
+
+pub fn booking_confirmed(mail: &BookingMail) -> Letter {
+    let name = &mail.property.name;
+    match mail.to {
+        Party::Guest => Letter {
+            subject: format!("Booking confirmed: {name}"),
+            paragraphs: vec![
+                mail.greeting(),
+                format!("your stay at {} {} is confirmed. Your payment went through.", mail.place(), mail.stay()),
+                mail.price(),
+                mail.policy(),
+                SIGN_OFF.into(),
+            ],
+        },
+        Party::Host => Letter {
+            subject: format!("Booking confirmed: {name}, {}", mail.dates()),
+            paragraphs: vec![
+                mail.greeting(),
+                format!(
+                    "{} paid for a stay at {} {}. The dates are yours to host.",
+                    mail.guest(),
+                    mail.place(),
+                    mail.stay()
+                ),
+                SIGN_OFF.into(),
+            ],
+        },
+    }
+}
+
+pub fn payment_receipt(mail: &BookingMail) -> Letter {
+    let payment = mail.payment();
+    let reference = payment.provider_reference.as_deref().unwrap_or("pending");
+    Letter {
+        subject: format!("Receipt for your stay at {}", mail.property.name),
+        paragraphs: vec![
+            mail.greeting(),
+            format!(
+                "we received {} for your stay at {} {}.",
+                money(payment.amount, &payment.currency),
+                mail.place(),
+                mail.stay()
+            ),
+            mail.price(),
+            format!("Payment {} (reference {reference}).", payment.id),
+            SIGN_OFF.into(),
+        ],
+    }
+}
+
+pub fn payment_failed(mail: &BookingMail) -> Letter {
+    let payment = mail.payment();
+    let reason = payment.failure_reason.as_deref().unwrap_or("The payment was declined.");
+    let until = mail.booking.expires_at.map(instant).unwrap_or_else(|| "a short while".into());
+    Letter {
+        subject: format!("Your payment for {} did not go through", mail.property.name),
+        paragraphs: vec![
+            mail.greeting(),
+            format!(
+                "we could not charge {} for your stay at {}: {reason}",
+                money(payment.amount, &payment.currency),
+                mail.place()
+            ),
+            format!("The dates stay held for you until {until}; pay with another card before then to keep them."),
+            SIGN_OFF.into(),
+        ],
+    }
+}
+
+pub fn refund_issued(mail: &BookingMail) -> Letter {
+    let payment = mail.payment();
+    let refunded = money(payment.refunded_amount, &payment.currency);
+    match mail.to {
+        Party::Guest => Letter {
+            subject: format!("Refund of {refunded} for {}", mail.property.name),
+            paragraphs: vec![
+                mail.greeting(),
+                format!("we refunded {refunded} of your payment for {} {}.", mail.place(), mail.stay()),
+                "It reaches your card within 5 to 10 business days.".into(),
+                SIGN_OFF.into(),
+            ],
+        },
+        Party::Host => Letter {
+            subject: format!("Refund to the guest for {}", mail.property.name),
+            paragraphs: vec![
+                mail.greeting(),
+                format!("{} was refunded {refunded} for the stay at {} {}.", mail.guest(), mail.place(), mail.stay()),
+                SIGN_OFF.into(),
+            ],
+        },
     }
 }
 
@@ -298,7 +400,7 @@ mod tests {
             Party::Guest => guest.clone(),
             Party::Host => host,
         };
-        BookingMail { booking, property, recipient, to, guest_name: Some(guest.first_name) }
+        BookingMail { booking, property, recipient, to, guest_name: Some(guest.first_name), payment: None }
     }
 
     #[test]
