@@ -8,6 +8,7 @@
 //! - [`error`]: `ApiError` and the problem+json rendering of every failure.
 //! - [`request_id`]: the per-request id and tracing span.
 //! - [`idempotency`]: `Idempotency-Key` replay of retried writes.
+//! - [`stripe_webhook`]: verifying and applying Stripe's events.
 //! - [`types`]: schema scalars (`Date`).
 //! - [`state`]: what handlers share.
 //! - [`cli`]: operator commands (`serve`, `create-admin`, `openapi`).
@@ -24,6 +25,7 @@ pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod stripe_webhook;
 pub mod types;
 
 pub use startup::Application;

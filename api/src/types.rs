@@ -62,3 +62,66 @@ impl ToJSON for Date {
         Some(Value::String(self.0.format("%Y-%m-%d").to_string()))
     }
 }
+
+/// A JSON request body kept as the raw bytes that were sent (a signature
+/// over them must be checked before they are parsed).
+pub struct RawJson(pub Vec<u8>);
+
+impl poem_openapi::payload::Payload for RawJson {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.split(';').next().is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new("object")))
+    }
+}
+
+impl poem_openapi::payload::ParsePayload for RawJson {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &poem::Request, body: &mut poem::RequestBody) -> poem::Result<Self> {
+        use poem::FromRequest;
+        Ok(Self(Vec::<u8>::from_request(request, body).await?))
+    }
+}
+
+impl<'a> poem_openapi::ApiExtractor<'a> for RawJson {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] = &[poem_openapi::ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(_registry: &mut poem_openapi::registry::Registry) {}
+
+    fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+        use poem_openapi::payload::{ParsePayload, Payload};
+        Some(poem_openapi::registry::MetaRequest {
+            description: None,
+            content: vec![poem_openapi::registry::MetaMediaType {
+                content_type: <Self as Payload>::CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
+            required: <Self as ParsePayload>::IS_REQUIRED,
+        })
+    }
+
+    async fn from_request(
+        request: &'a poem::Request,
+        body: &mut poem::RequestBody,
+        _options: poem_openapi::ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        use poem_openapi::{
+            error::ContentTypeError,
+            payload::{ParsePayload, Payload},
+        };
+        match request.content_type() {
+            Some(content_type) if <Self as Payload>::check_content_type(content_type) => {
+                <Self as ParsePayload>::from_request(request, body).await
+            }
+            Some(content_type) => Err(ContentTypeError::NotSupported { content_type: content_type.to_owned() }.into()),
+            None => Err(ContentTypeError::ExpectContentType.into()),
+        }
+    }
+}

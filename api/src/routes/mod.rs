@@ -3,6 +3,7 @@
 mod auth;
 mod bookings;
 mod ops;
+mod payments;
 mod properties;
 mod reviews;
 mod users;
@@ -21,6 +22,8 @@ pub enum Tag {
     Properties,
     /// Stays: holds, changes, cancellations.
     Bookings,
+    /// Card payments through Stripe, and Stripe's webhook.
+    Payments,
     /// Guests' reviews of their stays.
     Reviews,
     /// Liveness and readiness probes.
@@ -36,6 +39,7 @@ pub fn api(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             users::UsersApi { state: state.clone() },
             properties::PropertiesApi { state: state.clone() },
             bookings::BookingsApi { state: state.clone() },
+            payments::PaymentsApi { state: state.clone() },
             reviews::ReviewsApi { state: state.clone() },
         ),
         "Airbnb Clone API",
