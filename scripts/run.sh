@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system locally: PostgreSQL, Redis and an SMTP catcher
-# (started when not running), then the worker in the background and the API
-# in the foreground. Ctrl-C stops both. Mail lands in .local/mail (Maildir).
+# (started when not running), the Stripe stand-in (unless STRIPE_SECRET_KEY
+# is a real key and STRIPE_API_BASE is unset), the worker and the API.
+# Ctrl-C stops them all. Mail lands in .local/mail (Maildir).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -28,9 +29,21 @@ if ! listening 1025; then
   wait_for_port 1025 || die "the SMTP catcher did not start"
 fi
 
-say "building api and worker"
-cargo build --locked -p api -p worker
+say "building api, worker and the Stripe stand-in"
+cargo build --locked -p api -p worker -p stripe-standin
 "$CARGO_TARGET_DIR/debug/api" migrate
+
+if [ -z "${STRIPE_API_BASE:-}" ] && [[ "${STRIPE_SECRET_KEY:-sk_test_}" == sk_test_* ]]; then
+  export STRIPE_API_BASE="http://127.0.0.1:12111"
+  if ! listening 12111; then
+    say "starting the Stripe stand-in on $STRIPE_API_BASE (webhooks to http://$API_ADDR/payments/webhook)"
+    STANDIN_ADDR=127.0.0.1:12111 STANDIN_WEBHOOK_URL="http://$API_ADDR/payments/webhook" \
+      STANDIN_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_dev_only_secret}" \
+      "$CARGO_TARGET_DIR/debug/stripe-standin" &
+    pids+=($!)
+    wait_for_port 12111 || die "the Stripe stand-in did not start"
+  fi
+fi
 "$CARGO_TARGET_DIR/debug/worker" &
 pids+=($!)
 say "API docs: http://$API_ADDR/docs   (OpenAPI: http://$API_ADDR/openapi.json)"

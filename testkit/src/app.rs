@@ -22,6 +22,7 @@ pub fn test_config(database_url: &str) -> Config {
     config.queue_poll_interval = Duration::from_millis(50);
     config.worker_heartbeat = Duration::from_secs(1);
     config.worker_concurrency = 4;
+    config.job_retry_base = Duration::from_millis(20);
     config
 }
 
@@ -198,5 +199,35 @@ impl Drop for TestWorker {
         if let Some(handle) = self.handle.take() {
             handle.abort();
         }
+    }
+}
+
+/// The Stripe stand-in, sending its signed webhooks to a test's API.
+pub struct TestStripe {
+    pub running: stripe_standin::RunningStandin,
+}
+
+impl TestStripe {
+    /// Starts a stand-in whose webhooks reach `app` with the secret `app`
+    /// verifies.
+    pub async fn start(app: &TestApp) -> Self {
+        let config = stripe_standin::StandinConfig {
+            webhook_url: Some(app.url("/payments/webhook")),
+            webhook_secret: secrecy::ExposeSecret::expose_secret(&app.config.stripe_webhook_secret).to_owned(),
+            ..Default::default()
+        };
+        Self { running: stripe_standin::start(config).await.expect("start the Stripe stand-in") }
+    }
+
+    /// The stand-in's state and fault controls.
+    pub fn standin(&self) -> &stripe_standin::Standin {
+        self.running.standin()
+    }
+
+    /// `app`'s configuration pointed at this stand-in, for its worker.
+    pub fn worker_config(&self, app: &TestApp) -> Config {
+        let mut config = app.config.clone();
+        config.stripe_api_base = Some(self.running.base_url());
+        config
     }
 }

@@ -6,6 +6,7 @@
 //! - [`TestWorker`]: the worker in-process on the same database and namespace.
 //! - [`SmtpCatcher`]: aiosmtpd on a free port, writing a Maildir we read.
 //! - [`PrivateRedis`]: a redis-server of the test's own, to stop and restart.
+//! - [`TestStripe`]: the Stripe stand-in, its webhooks aimed at a [`TestApp`].
 //!
 //! Services: `TEST_DATABASE_URL` (an admin connection, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), `TEST_REDIS_URL` (default
@@ -14,5 +15,5 @@
 mod app;
 mod services;
 
-pub use app::{TestApp, TestWorker, test_config};
+pub use app::{TestApp, TestStripe, TestWorker, test_config};
 pub use services::{PrivateRedis, RedisNamespace, SmtpCatcher, TestDatabase, free_port};

@@ -59,8 +59,8 @@ pub async fn book(app: &TestApp, guest: &Account, property_id: &str, check_in: &
     assert_json(app.post("/bookings", &body, Some(&guest.access_token)).await, 201).await
 }
 
-/// Sets a booking's status in the database, bypassing payment (which does
-/// not exist yet in these tests): `confirmed` as if paid.
+/// Sets a booking's status in the database, bypassing the payment flow:
+/// `confirmed` as if paid, with the succeeded payment that paying leaves.
 pub async fn set_status(app: &TestApp, booking_id: &str, status: &str) {
     sqlx::query("update bookings set status = $2::booking_status, expires_at = null where booking_id = $1::uuid")
         .bind(booking_id)
@@ -68,6 +68,22 @@ pub async fn set_status(app: &TestApp, booking_id: &str, status: &str) {
         .execute(&app.db)
         .await
         .expect("set the booking's status");
+    if status == "confirmed" {
+        record_payment(app, booking_id).await;
+    }
+}
+
+/// A succeeded payment of a booking's total, as the payment flow records it.
+pub async fn record_payment(app: &TestApp, booking_id: &str) {
+    sqlx::query(
+        "insert into payments (booking_id, amount, currency, status, payment_method, provider_reference)
+         select booking_id, total_price, currency, 'succeeded', 'pm_card_visa', 'pi_fixture_' || booking_id
+         from bookings where booking_id = $1::uuid",
+    )
+    .bind(booking_id)
+    .execute(&app.db)
+    .await
+    .expect("record a payment");
 }
 
 /// A confirmed stay of `guest` at `property_id` that ended yesterday: booked
@@ -87,5 +103,6 @@ pub async fn ended_stay(app: &TestApp, guest: &Account, property_id: &str) -> Va
     .execute(&app.db)
     .await
     .expect("move the stay into the past");
+    record_payment(app, &id(&booking)).await;
     booking
 }

@@ -21,6 +21,8 @@ const PUBLIC: &[&str] = &[
     "searchProperties",
     "listReviews",
     "getReview",
+    // Authenticated by Stripe's signature over the body instead.
+    "stripeWebhook",
 ];
 /// Public operations that show more to a signed-in caller.
 const OPTIONAL_AUTH: &[&str] = &["getProperty"];
