@@ -53,6 +53,20 @@ impl Party {
     }
 }
 
+impl<J: Job> Envelope<J> {
+    /// The span of one run of this job: its queue, id, attempt, and the
+    /// request that caused it, so logs link a request to its jobs.
+    pub fn span(&self, attempt: usize) -> tracing::Span {
+        tracing::info_span!(
+            "job",
+            queue = J::QUEUE,
+            job_id = %self.job_id,
+            request_id = self.request_id.as_deref().unwrap_or(""),
+            attempt,
+        )
+    }
+}
+
 /// Emails to send; each names the event it announces.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -77,13 +77,7 @@ pub async fn handle(
     attempt: Attempt,
     deps: Data<Arc<PaymentDeps>>,
 ) -> Result<(), BoxDynError> {
-    let span = tracing::info_span!(
-        "job",
-        queue = "payments",
-        job_id = %job.job_id,
-        request_id = job.request_id.as_deref().unwrap_or(""),
-        attempt = attempt.current(),
-    );
+    let span = job.span(attempt.current());
     let request_id = job.request_id.as_deref();
     let result = match &job.job {
         PaymentJob::Charge { payment_id } => charge(&deps, *payment_id, request_id).instrument(span.clone()).await,

@@ -38,13 +38,7 @@ pub const MAX_ATTEMPTS: usize = 6;
 
 /// apalis handler: one email job.
 pub async fn handle(job: Envelope<EmailJob>, attempt: Attempt, deps: Data<Arc<EmailDeps>>) -> Result<(), BoxDynError> {
-    let span = tracing::info_span!(
-        "job",
-        queue = "emails",
-        job_id = %job.job_id,
-        request_id = job.request_id.as_deref().unwrap_or(""),
-        attempt = attempt.current(),
-    );
+    let span = job.span(attempt.current());
     let result =
         tokio::time::timeout(Duration::from_secs(30), send_once(&deps, &job.job)).instrument(span.clone()).await;
     let error = match result {
