@@ -266,8 +266,12 @@ pub async fn mark_succeeded(
 ) -> Result<Settled, DomainError> {
     let payment = find_for_update(conn, id).await?.ok_or(DomainError::NotFound("payment"))?;
     if payment.status == PaymentStatus::Failed {
-        // Given up as unreachable, yet charged after all: give it back.
+        // Given up as unreachable, yet charged after all: give it back. The
+        // refund needs the PaymentIntent, which the worker may never have learnt.
         tracing::error!(payment_id = %id, "a payment recorded as failed was charged; refunding it");
+        if let Some(reference) = reference {
+            record_reference(conn, id, reference).await?;
+        }
         outbox::enqueue(conn, &PaymentJob::Refund { payment_id: id, amount: payment.amount }, request_id).await?;
         return Ok(Settled::Already);
     }
