@@ -273,7 +273,7 @@ pub async fn mark_succeeded(
             record_reference(conn, id, reference).await?;
         }
         outbox::enqueue(conn, &PaymentJob::Refund { payment_id: id, amount: payment.amount }, request_id).await?;
-        return Ok(Settled::Already);
+        return Ok(Settled::Now);
     }
     if !payment.status.in_flight() {
         return Ok(Settled::Already);
@@ -302,6 +302,13 @@ pub async fn mark_succeeded(
         outbox::enqueue(conn, &EmailJob::BookingConfirmed { booking_id, to: Party::Host }, request_id).await?;
     } else {
         tracing::warn!(payment_id = %id, booking_id = %payment.booking_id, "payment succeeded for a booking no longer pending; refunding it");
+        sqlx::query!(
+            "update bookings set refund_amount = $2 where booking_id = $1",
+            payment.booking_id as BookingId,
+            payment.amount,
+        )
+        .execute(&mut *conn)
+        .await?;
         outbox::enqueue(conn, &PaymentJob::Refund { payment_id: id, amount: payment.amount }, request_id).await?;
     }
     Ok(Settled::Now)

@@ -41,6 +41,14 @@ pub const MAX_ATTEMPTS: usize = 6;
 
 /// How long one Stripe call may take.
 const STRIPE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long to wait for a request Stripe is still running under the same
+/// idempotency key (another worker's, before it died) to finish.
+const IN_PROGRESS_WAIT: Duration = Duration::from_secs(60);
+
+/// True for Stripe's "a request with this idempotency key is in progress".
+fn in_progress(error: &StripeError) -> bool {
+    matches!(error, StripeError::Stripe(api, 409) if api.code == Some(stripe::ApiErrorsCode::IdempotencyKeyInUse))
+}
 
 /// The Stripe client: the real API, or the base URL of a stand-in.
 pub fn client(config: &Config) -> anyhow::Result<stripe::Client> {
@@ -191,9 +199,20 @@ async fn create_intent(deps: &PaymentDeps, payment: &Payment) -> Result<stripe_c
     if let Some(method) = &payment.payment_method {
         request = request.payment_method(method.clone());
     }
-    let strategy =
-        idempotent(format!("payment-{}", payment.id)).map_err(|e| StripeError::ConfigError(e.to_string()))?;
-    request.customize().request_strategy(strategy).timeout(STRIPE_TIMEOUT).send(&deps.stripe).await
+    let deadline = tokio::time::Instant::now() + IN_PROGRESS_WAIT;
+    loop {
+        let strategy =
+            idempotent(format!("payment-{}", payment.id)).map_err(|e| StripeError::ConfigError(e.to_string()))?;
+        match request.customize().request_strategy(strategy).timeout(STRIPE_TIMEOUT).send(&deps.stripe).await {
+            // The first attempt is still running at Stripe: its answer will
+            // be ours, so wait for it rather than spend an attempt.
+            Err(error) if in_progress(&error) && tokio::time::Instant::now() < deadline => {
+                tracing::info!(payment_id = %payment.id, "an earlier charge attempt is still in progress at Stripe; waiting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Gives `amount` of a charged payment back.
