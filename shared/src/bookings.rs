@@ -13,7 +13,7 @@ use crate::{
         ValidationErrors, refund_due,
     },
     error::DomainError,
-    jobs::{EmailJob, Party, PaymentJob},
+    jobs::{BookingJob, EmailJob, Party, PaymentJob},
     outbox,
     pagination::{CursorTime, PageLimit},
     payments,
@@ -175,6 +175,7 @@ pub async fn create(
     )
     .execute(&mut *conn)
     .await?;
+    outbox::enqueue_at(conn, &BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD), request_id).await?;
     notify_parties(conn, |to| EmailJob::BookingRequested { booking_id: id, to }, request_id).await?;
     find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
 }
@@ -394,6 +395,49 @@ pub async fn list(
     }
     sql.push(" order by b.created_at desc, b.booking_id desc limit ").push_bind(limit.fetch());
     sql.build_query_as().fetch_all(executor).await
+}
+
+/// Expires one booking's hold if it is still unpaid and past its expiry
+/// (the `bookings` queue's job, due at the expiry); true when it did.
+#[tracing::instrument(skip(conn, request_id))]
+pub async fn expire_hold(conn: &mut PgConnection, id: BookingId, request_id: Option<&str>) -> anyhow::Result<bool> {
+    let expired = sqlx::query!(
+        "update bookings set status = 'expired', expires_at = null
+         where booking_id = $1 and status = 'pending' and expires_at <= now()",
+        id as BookingId,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if expired {
+        outbox::enqueue(conn, &EmailJob::HoldExpired { booking_id: id }, request_id).await?;
+    }
+    Ok(expired)
+}
+
+/// Completes one confirmed stay whose check-out day has come (the
+/// `bookings` queue's job, due that day); true when it did.
+#[tracing::instrument(skip(conn, request_id))]
+pub async fn complete_stay(conn: &mut PgConnection, id: BookingId, request_id: Option<&str>) -> anyhow::Result<bool> {
+    let completed = sqlx::query!(
+        "update bookings set status = 'completed'
+         where booking_id = $1 and status = 'confirmed' and check_out <= current_date",
+        id as BookingId,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if completed {
+        outbox::enqueue(conn, &EmailJob::ReviewInvitation { booking_id: id }, request_id).await?;
+    }
+    Ok(completed)
+}
+
+/// The moment a stay's check-out day begins (UTC), when it completes.
+pub fn completion_due(check_out: NaiveDate) -> DateTime<Utc> {
+    check_out.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 /// Expires pending holds past their expiry (of one property, or all) and

@@ -148,8 +148,22 @@ impl Job for PaymentJob {
     const QUEUE: &'static str = "payments";
 }
 
+/// A booking's moves in time, each queued to run when it is due.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BookingJob {
+    /// The hold may have lapsed: expire it if it is still unpaid and due.
+    ExpireHold { booking_id: BookingId },
+    /// The check-out day has come: complete the stay if it is confirmed.
+    CompleteStay { booking_id: BookingId },
+}
+
+impl Job for BookingJob {
+    const QUEUE: &'static str = "bookings";
+}
+
 /// Queue names this deployment uses, for listing and clean-up.
-pub const QUEUES: &[&str] = &[EmailJob::QUEUE, PaymentJob::QUEUE];
+pub const QUEUES: &[&str] = &[EmailJob::QUEUE, PaymentJob::QUEUE, BookingJob::QUEUE];
 
 /// The apalis queue settings shared by producers and consumers.
 pub fn queue_config(config: &Config, queue: &str) -> apalis_redis::Config {
@@ -170,11 +184,16 @@ pub fn storage<J: Job>(conn: ConnectionManager, config: &Config) -> RedisStorage
 pub struct Queues {
     emails: RedisStorage<Envelope<EmailJob>>,
     payments: RedisStorage<Envelope<PaymentJob>>,
+    bookings: RedisStorage<Envelope<BookingJob>>,
 }
 
 impl Queues {
     pub fn new(conn: ConnectionManager, config: &Config) -> Self {
-        Self { emails: storage(conn.clone(), config), payments: storage(conn, config) }
+        Self {
+            emails: storage(conn.clone(), config),
+            payments: storage(conn.clone(), config),
+            bookings: storage(conn, config),
+        }
     }
 
     /// Pushes one outbox row onto its queue, under its outbox id as task id.
@@ -190,6 +209,7 @@ impl Queues {
             match queue {
                 EmailJob::QUEUE => push_envelope(&self.emails, job_id, payload, request_id).await,
                 PaymentJob::QUEUE => push_envelope(&self.payments, job_id, payload, request_id).await,
+                BookingJob::QUEUE => push_envelope(&self.bookings, job_id, payload, request_id).await,
                 other => anyhow::bail!("no queue named {other:?}"),
             }
         };

@@ -18,13 +18,27 @@ use crate::jobs::{Job, Queues};
 
 /// Writes `job` to the outbox inside the caller's transaction.
 pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J, request_id: Option<&str>) -> anyhow::Result<Uuid> {
+    enqueue_at(conn, job, None, request_id).await
+}
+
+/// Writes `job` to the outbox, to be queued once `due` (now when `None`):
+/// the relay leaves the row until then, so a job scheduled for an hour
+/// later survives restarts like any other.
+pub async fn enqueue_at<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+    due: Option<chrono::DateTime<chrono::Utc>>,
+    request_id: Option<&str>,
+) -> anyhow::Result<Uuid> {
     let id = Uuid::now_v7();
     sqlx::query!(
-        "insert into outbox (outbox_id, queue, payload, request_id) values ($1, $2, $3, $4)",
+        "insert into outbox (outbox_id, queue, payload, request_id, available_at)
+         values ($1, $2, $3, $4, coalesce($5, now()))",
         id,
         J::QUEUE,
         serde_json::to_value(job)?,
         request_id,
+        due,
     )
     .execute(conn)
     .await?;

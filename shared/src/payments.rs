@@ -16,7 +16,7 @@ use crate::{
     bookings,
     domain::{BookingId, BookingStatus, PaymentId, UserId},
     error::DomainError,
-    jobs::{EmailJob, Party, PaymentJob},
+    jobs::{BookingJob, EmailJob, Party, PaymentJob},
     outbox,
     pagination::{CursorTime, PageLimit},
     policy::Actor,
@@ -288,16 +288,17 @@ pub async fn mark_succeeded(
     .execute(&mut *conn)
     .await?;
     outbox::enqueue(conn, &EmailJob::PaymentReceipt { payment_id: id }, request_id).await?;
-    let confirmed = sqlx::query!(
-        "update bookings set status = 'confirmed', expires_at = null where booking_id = $1 and status = 'pending'",
+    let confirmed = sqlx::query_scalar!(
+        "update bookings set status = 'confirmed', expires_at = null where booking_id = $1 and status = 'pending'
+         returning check_out",
         payment.booking_id as BookingId,
     )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if confirmed {
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(check_out) = confirmed {
         let booking_id = payment.booking_id;
+        let due = Some(bookings::completion_due(check_out));
+        outbox::enqueue_at(conn, &BookingJob::CompleteStay { booking_id }, due, request_id).await?;
         outbox::enqueue(conn, &EmailJob::BookingConfirmed { booking_id, to: Party::Guest }, request_id).await?;
         outbox::enqueue(conn, &EmailJob::BookingConfirmed { booking_id, to: Party::Host }, request_id).await?;
     } else {
@@ -335,13 +336,18 @@ pub async fn mark_failed(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!(
-        "update bookings set expires_at = now() + make_interval(mins => $2) where booking_id = $1 and status = 'pending'",
+    let hold_until = sqlx::query_scalar!(
+        r#"update bookings set expires_at = now() + make_interval(mins => $2) where booking_id = $1 and status = 'pending'
+           returning expires_at as "expires_at!""#,
         payment.booking_id as BookingId,
         RETRY_WINDOW.num_minutes() as i32,
     )
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    if let Some(due) = hold_until {
+        let job = BookingJob::ExpireHold { booking_id: payment.booking_id };
+        outbox::enqueue_at(conn, &job, Some(due), request_id).await?;
+    }
     outbox::enqueue(conn, &EmailJob::PaymentFailed { payment_id: id }, request_id).await?;
     Ok(Settled::Now)
 }

@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`startup`]: `Application::build` and `run_until_stopped`; one
 //!   supervised apalis consumer per queue, plus an outbox relay.
+//! - [`bookings`]: the `bookings` queue: holds expiring and stays completing
+//!   at their due time.
 //! - [`emails`]: the `emails` queue handler: load, render, send once,
 //!   record; [`emails::templates`] words each email.
 //! - [`payments`]: the `payments` queue handler: charges and refunds
@@ -18,6 +20,7 @@
 //! Delivery is at least once: a job may run again after a crash, so every
 //! handler is idempotent (see [`emails::send_once`]).
 
+pub mod bookings;
 pub mod dead;
 pub mod emails;
 pub mod janitor;

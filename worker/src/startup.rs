@@ -12,13 +12,14 @@ use apalis::{
 use redis::aio::ConnectionManager;
 use shared::{
     Config,
-    jobs::{self, EmailJob, Job, PaymentJob, Queues},
+    jobs::{self, BookingJob, EmailJob, Job, PaymentJob, Queues},
     outbox::Relay,
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    bookings::{self, BookingDeps},
     emails::{self, EmailDeps},
     janitor,
     mailer::Mailer,
@@ -30,6 +31,24 @@ use crate::{
 /// be re-run by another worker.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Spawns the supervised consumer of one queue: `$job`'s storage, its
+/// handler with `$deps`, the retry policy with `$max` attempts.
+macro_rules! consumer {
+    ($app:ident, $stop:ident, $job:ty, $deps:expr, $handler:path, $max:expr) => {{
+        let (config, redis, deps, stop_consumer) = ($app.config.clone(), $app.redis.clone(), $deps, $stop.clone());
+        tokio::spawn(supervise(<$job>::QUEUE, $stop.clone(), move |name| {
+            WorkerBuilder::new(name)
+                .backend(jobs::storage::<$job>(redis.clone(), &config).poll_with_interval(config.queue_poll_interval))
+                .data(deps.clone())
+                .concurrency(config.worker_concurrency)
+                .retry(retry_policy(config.job_retry_base, $max))
+                .enable_tracing()
+                .build($handler)
+                .run_until(stopped(stop_consumer.clone()))
+        }))
+    }};
+}
+
 /// A worker process: consumers of every queue, plus an outbox relay, the
 /// sweeper and the janitor.
 pub struct Application {
@@ -39,6 +58,7 @@ pub struct Application {
     relay: Relay,
     emails: Arc<EmailDeps>,
     payments: Arc<PaymentDeps>,
+    bookings: Arc<BookingDeps>,
 }
 
 impl Application {
@@ -54,6 +74,7 @@ impl Application {
                 stripe: payments::client(&config)?,
                 relay: relay.clone(),
             }),
+            bookings: Arc::new(BookingDeps { db: db.clone(), relay: relay.clone() }),
             relay,
             emails: Arc::new(EmailDeps { db: db.clone(), mailer }),
             db,
@@ -73,40 +94,11 @@ impl Application {
         };
         let sweeper =
             tokio::spawn(sweeper::run(self.db.clone(), self.relay.clone(), sweeper::SWEEP_INTERVAL, stop.clone()));
-        let emails = {
-            let (config, redis, deps, stop_consumer) =
-                (self.config.clone(), self.redis.clone(), self.emails.clone(), stop.clone());
-            tokio::spawn(supervise(EmailJob::QUEUE, stop.clone(), move |name| {
-                WorkerBuilder::new(name)
-                    .backend(
-                        jobs::storage::<EmailJob>(redis.clone(), &config)
-                            .poll_with_interval(config.queue_poll_interval),
-                    )
-                    .data(deps.clone())
-                    .concurrency(config.worker_concurrency)
-                    .retry(retry_policy(config.job_retry_base, emails::MAX_ATTEMPTS))
-                    .enable_tracing()
-                    .build(emails::handle)
-                    .run_until(stopped(stop_consumer.clone()))
-            }))
-        };
-        let payments = {
-            let (config, redis, deps, stop_consumer) =
-                (self.config.clone(), self.redis.clone(), self.payments.clone(), stop.clone());
-            tokio::spawn(supervise(PaymentJob::QUEUE, stop.clone(), move |name| {
-                WorkerBuilder::new(name)
-                    .backend(
-                        jobs::storage::<PaymentJob>(redis.clone(), &config)
-                            .poll_with_interval(config.queue_poll_interval),
-                    )
-                    .data(deps.clone())
-                    .concurrency(config.worker_concurrency)
-                    .retry(retry_policy(config.job_retry_base, payments::MAX_ATTEMPTS))
-                    .enable_tracing()
-                    .build(payments::handle)
-                    .run_until(stopped(stop_consumer.clone()))
-            }))
-        };
+        let emails = consumer!(self, stop, EmailJob, self.emails.clone(), emails::handle, emails::MAX_ATTEMPTS);
+        let payments =
+            consumer!(self, stop, PaymentJob, self.payments.clone(), payments::handle, payments::MAX_ATTEMPTS);
+        let bookings =
+            consumer!(self, stop, BookingJob, self.bookings.clone(), bookings::handle, bookings::MAX_ATTEMPTS);
         tracing::info!(concurrency = self.config.worker_concurrency, "worker started");
         shutdown.await;
         tracing::info!("worker stopping: finishing in-flight jobs");
@@ -116,6 +108,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = emails.await;
         let _ = payments.await;
+        let _ = bookings.await;
         tracing::info!("worker stopped");
         Ok(())
     }

@@ -1044,3 +1044,89 @@ async fn a_worker_taking_over_a_charge_still_running_at_stripe_waits_for_it_and_
     assert_eq!(paid["provider_reference"], market.stripe.standin().payment_intents()[0]["id"]);
     rescuer.stop().await;
 }
+
+/// Makes the scheduled `bookings` job of `kind` due now (it was queued to
+/// become due at the hold's expiry or on the check-out day).
+async fn make_booking_job_due(market: &Marketplace, kind: &str) {
+    let moved =
+        sqlx::query("update outbox set available_at = now() where queue = 'bookings' and payload->>'kind' = $1")
+            .bind(kind)
+            .execute(&market.app.db)
+            .await
+            .unwrap()
+            .rows_affected();
+    assert_eq!(moved, 1, "one {kind} job was scheduled");
+}
+
+/// Polls the booking's stored status until `status`, for less than the
+/// sweeper's 30 s pass (the API would show a lapsed hold as expired before
+/// anything stored it).
+async fn wait_for_stored_status(market: &Marketplace, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored: String = sqlx::query_scalar("select status::text from bookings where booking_id = $1::uuid")
+            .bind(market.booking_id())
+            .fetch_one(&market.app.db)
+            .await
+            .unwrap();
+        if stored == status {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the booking is still {stored}, never {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unpaid_hold_expires_through_the_bookings_queue_when_it_is_due() {
+    let mut market = Marketplace::open("moderate").await;
+    let due: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "select available_at from outbox where queue = 'bookings' and payload->>'kind' = 'expire_hold'",
+    )
+    .fetch_one(&market.app.db)
+    .await
+    .unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = market.booking["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!((due - expires).num_seconds().abs() <= 1, "the job is due when the hold lapses: {due} vs {expires}");
+
+    market.start_worker();
+    tokio::time::sleep(Duration::from_millis(500)).await; // past the worker's first sweep
+    sqlx::query("update bookings set expires_at = now() - interval '1 second' where booking_id = $1::uuid")
+        .bind(market.booking_id())
+        .execute(&market.app.db)
+        .await
+        .unwrap();
+    make_booking_job_due(&market, "expire_hold").await;
+    wait_for_stored_status(&market, "expired").await;
+}
+
+#[tokio::test]
+async fn a_confirmed_stay_completes_through_the_bookings_queue_on_its_check_out_day() {
+    let mut market = Marketplace::open("moderate").await;
+    market.start_worker();
+    let id = market.pay(None).await["id"].as_str().unwrap().to_owned();
+    market.wait_for_payment(&id, "succeeded").await;
+    let due: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "select available_at from outbox where queue = 'bookings' and payload->>'kind' = 'complete_stay'",
+    )
+    .fetch_one(&market.app.db)
+    .await
+    .unwrap();
+    let check_out = market.booking["check_out"].as_str().unwrap();
+    assert_eq!(
+        due.format("%Y-%m-%d %H:%M:%S").to_string(),
+        format!("{check_out} 00:00:00"),
+        "due on the check-out day"
+    );
+
+    // The stay happens (moved into the past), and its day comes.
+    sqlx::query(
+        "update bookings set check_in = current_date - 4, check_out = current_date - 1 where booking_id = $1::uuid",
+    )
+    .bind(market.booking_id())
+    .execute(&market.app.db)
+    .await
+    .unwrap();
+    make_booking_job_due(&market, "complete_stay").await;
+    wait_for_stored_status(&market, "completed").await;
+}
