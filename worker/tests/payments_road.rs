@@ -1130,3 +1130,32 @@ async fn a_confirmed_stay_completes_through_the_bookings_queue_on_its_check_out_
     make_booking_job_due(&market, "complete_stay").await;
     wait_for_stored_status(&market, "completed").await;
 }
+
+#[tokio::test]
+async fn a_card_that_needs_authentication_stays_processing_until_stripe_s_webhook_settles_it() {
+    let mut market = Marketplace::open("moderate").await;
+    market.start_worker();
+    let id = market.pay(Some("pm_card_authenticationRequired")).await["id"].as_str().unwrap().to_owned();
+
+    // Stripe answers requires_action: the worker records it and waits.
+    let deadline = Instant::now() + WAIT;
+    let intent = loop {
+        let payment = market.payment(&id).await;
+        if let Some(intent) = payment["provider_reference"].as_str() {
+            assert_eq!(payment["status"], "processing", "{payment}");
+            break intent.to_owned();
+        }
+        assert!(Instant::now() < deadline, "the worker never recorded the PaymentIntent: {payment}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(market.payment(&id).await["status"], "processing", "nothing settles it but Stripe");
+    assert_eq!(market.get_booking(market.booking_id()).await["status"], "pending");
+
+    // The guest authenticates; Stripe's webhook settles the payment.
+    market.stripe.standin().authenticate(&intent, true).expect("authenticate at the stand-in");
+    let paid = market.wait_for_payment(&id, "succeeded").await;
+    assert_eq!(paid["provider_reference"], json!(intent));
+    assert_eq!(market.get_booking(market.booking_id()).await["status"], "confirmed");
+    assert_eq!(market.stripe.standin().payment_intents().len(), 1, "one charge");
+}
