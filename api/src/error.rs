@@ -66,6 +66,9 @@ pub enum ApiError {
     /// The request is well-formed but breaks a rule; `errors` lists the fields.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Over a rate limit; retry after `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// An unexpected error; details are in the server log under the request id.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -128,6 +131,10 @@ impl ApiError {
     /// A 422 about one field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         Self::validation(ValidationErrors::single(field, message))
+    }
+
+    pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::TooManyRequests(problem(StatusCode::TOO_MANY_REQUESTS, Some("rate-limited"), detail), retry_after_secs)
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {

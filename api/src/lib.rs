@@ -6,6 +6,7 @@
 //! - [`routes`]: one module per resource, combined into one OpenAPI service.
 //! - [`auth`]: JWT access tokens, Redis refresh-token sessions, the bearer scheme.
 //! - [`error`]: `ApiError` and the problem+json rendering of every failure.
+//! - [`rate_limit`]: per-client and sign-in budgets in Redis (429).
 //! - [`request_id`]: the per-request id and tracing span.
 //! - [`idempotency`]: `Idempotency-Key` replay of retried writes.
 //! - [`stripe_webhook`]: verifying and applying Stripe's events.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod idempotency;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

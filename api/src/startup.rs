@@ -10,7 +10,7 @@ use poem::{
 };
 use shared::Config;
 
-use crate::{error, request_id, routes, state::AppState};
+use crate::{error, rate_limit, request_id, routes, state::AppState};
 
 /// The API server, bound to its address and ready to run.
 pub struct Application {
@@ -76,6 +76,7 @@ pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(rate_limit::per_client)
         .data(state.clone())
         .catch_all_error(error::render_problem)
         .with(CatchPanic::new().with_handler(|_| error::panic_response()))

@@ -54,10 +54,26 @@ pub struct Config {
     pub worker_heartbeat: Duration,
     /// First pause between attempts of a failing job; it doubles, up to 60 s.
     pub job_retry_base: Duration,
+    pub rate_limits: RateLimits,
     pub stripe_secret_key: SecretString,
     /// Stripe's base URL; `None` means the real Stripe.
     pub stripe_api_base: Option<String>,
     pub stripe_webhook_secret: SecretString,
+}
+
+/// Request budgets, counted in Redis so every API process shares them.
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    /// `RATE_LIMITS=off` turns every limit off (benchmarks).
+    pub enabled: bool,
+    /// Failed sign-ins per account per window.
+    pub login_per_account: u64,
+    /// Sign-in attempts per client IP per window.
+    pub login_per_ip: u64,
+    pub login_window: Duration,
+    /// Requests per client (signed-in user, else IP) per window.
+    pub requests_per_client: u64,
+    pub requests_window: Duration,
 }
 
 /// A configuration variable that is missing or malformed.
@@ -131,6 +147,18 @@ impl Config {
             queue_poll_interval: Duration::from_millis(number(&get, "QUEUE_POLL_INTERVAL_MS", 100)?),
             worker_heartbeat: Duration::from_secs(number(&get, "WORKER_HEARTBEAT_SECS", 5)?),
             job_retry_base: Duration::from_millis(number(&get, "JOB_RETRY_BASE_MS", 1000)?),
+            rate_limits: RateLimits {
+                enabled: match get("RATE_LIMITS").as_deref() {
+                    None | Some("on") => true,
+                    Some("off") => false,
+                    Some(other) => return Err(invalid("RATE_LIMITS", format!("expected on or off, got {other:?}"))),
+                },
+                login_per_account: number(&get, "LOGIN_LIMIT_PER_ACCOUNT", 5)?,
+                login_per_ip: number(&get, "LOGIN_LIMIT_PER_IP", 20)?,
+                login_window: Duration::from_secs(number(&get, "LOGIN_LIMIT_WINDOW_SECS", 900)?),
+                requests_per_client: number(&get, "REQUEST_LIMIT_PER_CLIENT", 600)?,
+                requests_window: Duration::from_secs(number(&get, "REQUEST_LIMIT_WINDOW_SECS", 60)?),
+            },
             stripe_secret_key: stripe_key.into(),
             stripe_api_base,
             stripe_webhook_secret: webhook_secret.into(),

@@ -1,3 +1,4 @@
+use poem::web::RemoteAddr;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     domain::{Email, Password},
@@ -9,6 +10,7 @@ use shared::{
 use crate::{
     auth::RotateError,
     error::{ApiError, Result},
+    rate_limit,
     routes::Tag,
     state::AppState,
 };
@@ -73,8 +75,28 @@ impl AuthApi {
     ///
     /// A wrong email and a wrong password get the same answer.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
-    async fn login(&self, body: Json<LoginRequest>) -> Result<Json<TokenResponse>> {
+    async fn login(&self, body: Json<LoginRequest>, peer: &RemoteAddr) -> Result<Json<TokenResponse>> {
         const REFUSED: &str = "The email or password is incorrect.";
+        let limits = &self.state.config.rate_limits;
+        let account_key =
+            self.state.config.redis_key(&format!("ratelimit:login-account:{}", body.0.email.trim().to_lowercase()));
+        if limits.enabled {
+            let ip = peer.as_socket_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+            let ip_key = self.state.config.redis_key(&format!("ratelimit:login-ip:{ip}"));
+            let redis = &self.state.redis;
+            if let Some(budget) = rate_limit::count(redis, &ip_key, 1, limits.login_per_ip, limits.login_window).await
+                && budget.exceeded()
+            {
+                return Err(budget.refusal("sign-in attempts from this address"));
+            }
+            // Failed attempts so far; the password is not even checked past the limit.
+            if let Some(budget) =
+                rate_limit::count(redis, &account_key, 0, limits.login_per_account, limits.login_window).await
+                && budget.used >= budget.limit
+            {
+                return Err(budget.refusal("failed sign-ins for this account"));
+            }
+        }
         let candidate = Password::candidate(body.0.password);
         let account = match Email::parse(&body.0.email) {
             Ok(email) => users::credentials_by_email(&self.state.db, &email).await?,
@@ -87,8 +109,23 @@ impl AuthApi {
             password::verify(candidate, hash.clone().unwrap_or_else(|| password::dummy_hash().to_owned())).await?;
         let account = match account {
             Some(account) if matches && hash.is_some() => account,
-            _ => return Err(ApiError::unauthorized(REFUSED)),
+            _ => {
+                if limits.enabled {
+                    rate_limit::count(
+                        &self.state.redis,
+                        &account_key,
+                        1,
+                        limits.login_per_account,
+                        limits.login_window,
+                    )
+                    .await;
+                }
+                return Err(ApiError::unauthorized(REFUSED));
+            }
         };
+        if limits.enabled {
+            rate_limit::clear(&self.state.redis, &account_key).await;
+        }
         let refresh = self.state.sessions.start(account.id).await?;
         tracing::info!(user_id = %account.id, "signed in");
         self.tokens_for(Actor { user_id: account.id, role: account.role }, refresh).await

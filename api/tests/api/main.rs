@@ -11,6 +11,7 @@
 //! - [`fixtures`]: listings, bookings and ended stays.
 //! - [`properties`], [`search`]: listings and their search.
 //! - [`bookings`]: holds, double booking under concurrency, changes, cancellations.
+//! - [`rate_limits`]: sign-in and per-client budgets, 429 and its headers.
 //! - [`reviews`]: reviews of ended stays and the rating aggregate.
 
 mod auth;
@@ -21,6 +22,7 @@ mod helpers;
 mod openapi;
 mod ops;
 mod properties;
+mod rate_limits;
 mod reviews;
 mod search;
 mod users;
