@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`startup`]: `Application::build` binds the server; `run_until_stopped` serves.
 //! - [`routes`]: one module per resource, combined into one OpenAPI service.
+//! - [`cache`]: versioned Redis cache of property details and first search pages.
 //! - [`auth`]: JWT access tokens, Redis refresh-token sessions, the bearer scheme.
 //! - [`error`]: `ApiError` and the problem+json rendering of every failure.
 //! - [`rate_limit`]: per-client and sign-in budgets in Redis (429).
@@ -19,6 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod error;
 pub mod idempotency;

@@ -102,7 +102,7 @@ pub async fn per_client<E: Endpoint>(next: E, request: Request) -> poem::Result<
     let state = request.data::<AppState>().expect("BUG: AppState is attached to every route").clone();
     let limits = &state.config.rate_limits;
     let path = request.uri().path();
-    if !limits.enabled || path == "/health" || path == "/ready" {
+    if !limits.enabled || matches!(path, "/health" | "/ready" | "/metrics") {
         return next.call(request).await.map(IntoResponse::into_response);
     }
     let key = state.config.redis_key(&format!("ratelimit:client:{}", client(&state, &request)));

@@ -4,7 +4,10 @@ use redis::aio::ConnectionManager;
 use shared::{Config, jobs::Queues, outbox::Relay};
 use sqlx::PgPool;
 
-use crate::auth::{Sessions, TokenIssuer};
+use crate::{
+    auth::{Sessions, TokenIssuer},
+    cache::Cache,
+};
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -16,6 +19,7 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Woken after each commit that wrote to the outbox.
     pub relay: Relay,
+    pub cache: Cache,
 }
 
 impl AppState {
@@ -27,6 +31,7 @@ impl AppState {
         Ok(Self {
             tokens: TokenIssuer::new(&config.jwt_secret, config.access_token_ttl),
             sessions: Sessions::new(redis.clone(), config.redis_key("session:"), config.refresh_token_ttl),
+            cache: Cache::new(redis.clone(), config.redis_key("cache:")),
             relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
             db,
             redis,

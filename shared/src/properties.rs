@@ -7,7 +7,7 @@ use crate::domain::{CancellationPolicy, Currency, PropertyId, StayDates, UserId,
 use crate::pagination::{CursorTime, PageLimit};
 
 /// A listing as stored.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Property {
     #[sqlx(rename = "property_id")]
     pub id: PropertyId,
@@ -434,7 +434,7 @@ impl<'de> serde::Deserialize<'de> for CursorRating {
 }
 
 /// A validated search.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Search {
     pub city: Option<String>,
     pub country: Option<String>,

@@ -152,13 +152,14 @@ pub async fn update(
     Ok(review)
 }
 
-/// Removes a review (author or admin) and its weight in the aggregate.
+/// Removes a review (author or admin) and its weight in the aggregate;
+/// returns the review removed.
 #[tracing::instrument(skip(conn))]
-pub async fn delete(conn: &mut PgConnection, actor: Actor, id: ReviewId) -> Result<(), DomainError> {
+pub async fn delete(conn: &mut PgConnection, actor: Actor, id: ReviewId) -> Result<Review, DomainError> {
     let review = managed(conn, actor, id).await?;
     sqlx::query!("delete from reviews where review_id = $1", id as ReviewId).execute(&mut *conn).await?;
     adjust_aggregate(conn, review.property_id, -i64::from(review.rating), -1).await?;
-    Ok(())
+    Ok(review)
 }
 
 /// Sort key of review lists (newest first).

@@ -1,4 +1,9 @@
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use std::sync::atomic::Ordering;
+
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    payload::{Json, PlainText},
+};
 
 use crate::{routes::Tag, state::AppState};
 
@@ -36,6 +41,23 @@ impl OpsApi {
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Status> {
         Json(Status { status: "ok".into(), database: None, redis: None })
+    }
+
+    /// Metrics in the Prometheus text format
+    ///
+    /// Counters of this process since it started.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self) -> PlainText<String> {
+        let stats = &self.state.cache.stats;
+        let (hits, misses) = (stats.hits.load(Ordering::Relaxed), stats.misses.load(Ordering::Relaxed));
+        PlainText(format!(
+            "# HELP cache_hits_total Reads answered from the Redis cache.\n\
+             # TYPE cache_hits_total counter\n\
+             cache_hits_total {hits}\n\
+             # HELP cache_misses_total Cacheable reads answered from PostgreSQL.\n\
+             # TYPE cache_misses_total counter\n\
+             cache_misses_total {misses}\n"
+        ))
     }
 
     /// Readiness: PostgreSQL and Redis answer

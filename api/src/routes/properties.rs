@@ -12,8 +12,11 @@ use shared::{
 };
 use uuid::Uuid;
 
+use sha2::Digest;
+
 use crate::{
     auth::{BearerAuth, OptionalAuth},
+    cache,
     error::{ApiError, Result},
     routes::Tag,
     state::AppState,
@@ -299,6 +302,36 @@ enum DeletePropertyResponse {
 }
 
 impl PropertiesApi {
+    /// Search rows, from the cache for first pages.
+    async fn search_rows(
+        &self,
+        search: &Search,
+        order: SortOrder,
+        after: Option<&SearchCursor>,
+        limit: PageLimit,
+    ) -> Result<Vec<Property>> {
+        let cache = &self.state.cache;
+        // Later pages are read once each; only first pages repeat.
+        let versions = match after {
+            None => cache.versions(&cache::availability_changed()).await,
+            Some(_) => None,
+        };
+        let key = serde_json::to_vec(&(search, order, limit.get())).map(|k| {
+            let digest = sha2::Sha256::digest(k);
+            format!("search:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        });
+        if let (Some(versions), Ok(key)) = (&versions, &key)
+            && let Some(rows) = cache.get::<Vec<Property>>(key, versions).await
+        {
+            return Ok(rows);
+        }
+        let rows = properties::search(&self.state.db, search, order, after, limit).await?;
+        if let (Some(versions), Ok(key)) = (&versions, &key) {
+            cache.put(key, versions, &rows, cache::SEARCH_TTL).await;
+        }
+        Ok(rows)
+    }
+
     /// An active listing the caller may change.
     async fn managed(&self, auth: &BearerAuth, id: PropertyId) -> Result<Property> {
         let property = properties::find(&self.state.db, id)
@@ -397,7 +430,7 @@ impl PropertiesApi {
         };
         errors.into_result()?;
         let limit = limit.expect("checked");
-        let rows = properties::search(&self.state.db, &search, order, after.as_ref(), limit).await?;
+        let rows = self.search_rows(&search, order, after.as_ref(), limit).await?;
         let page = Page::from_rows(rows, limit, |p| SearchCursor::after(order, p)).map(PropertyBody::from);
         Ok(Json(PropertyPage { items: page.items, next_cursor: page.next_cursor }))
     }
@@ -411,6 +444,7 @@ impl PropertiesApi {
         let fields = RawPropertyFields::from(body.0).parse(true)?;
         let mut conn = self.state.db.acquire().await?;
         let property = properties::insert(&mut conn, auth.0.user_id, &fields).await?;
+        self.state.cache.bump(&cache::property_changed(property.id)).await;
         tracing::info!(property_id = %property.id, "property listed");
         let location = format!("/properties/{}", property.id);
         Ok(CreatePropertyResponse::Created(Json(property.into()), location))
@@ -423,7 +457,21 @@ impl PropertiesApi {
     #[oai(path = "/properties/:property_id", method = "get", operation_id = "getProperty")]
     async fn get(&self, auth: OptionalAuth, property_id: Path<Uuid>) -> Result<Json<PropertyBody>> {
         let id = PropertyId(property_id.0);
+        let cache = &self.state.cache;
+        let versions = cache.versions(&cache::property_scopes(id)).await;
+        let key = format!("property:{id}");
+        if let Some(versions) = &versions
+            && let Some(property) = cache.get::<Property>(&key, versions).await
+        {
+            return Ok(Json(property.into()));
+        }
         let property = properties::find(&self.state.db, id).await?.ok_or_else(|| ApiError::not_found("property"))?;
+        if property.deleted_at.is_none()
+            && let Some(versions) = &versions
+        {
+            // Only listed properties are cached: removed ones depend on the caller.
+            cache.put(&key, versions, &property, cache::DETAIL_TTL).await;
+        }
         if property.deleted_at.is_some() {
             let visible = match auth.actor() {
                 Some(actor) if actor.may_manage_property(property.host_id) => true,
@@ -451,6 +499,7 @@ impl PropertiesApi {
         let mut conn = self.state.db.acquire().await?;
         let property =
             properties::update(&mut conn, id, &fields).await?.ok_or_else(|| ApiError::not_found("property"))?;
+        self.state.cache.bump(&cache::property_changed(id)).await;
         Ok(Json(property.into()))
     }
 
@@ -471,6 +520,7 @@ impl PropertiesApi {
         }
         properties::deactivate(&mut tx, id).await?;
         tx.commit().await?;
+        self.state.cache.bump(&cache::property_changed(id)).await;
         Ok(DeletePropertyResponse::Deleted)
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::BearerAuth,
+    cache,
     error::{ApiError, Result},
     routes::Tag,
     state::AppState,
@@ -150,6 +151,7 @@ impl ReviewsApi {
         )
         .await?;
         tx.commit().await?;
+        self.state.cache.bump(&cache::property_changed(review.property_id)).await;
         let location = format!("/reviews/{}", review.id);
         Ok(CreateReviewResponse::Created(Json(review.into()), location))
     }
@@ -174,6 +176,7 @@ impl ReviewsApi {
         let mut tx = self.state.db.begin().await?;
         let review = reviews::update(&mut tx, auth.0, ReviewId(review_id.0), rating, comment.as_deref()).await?;
         tx.commit().await?;
+        self.state.cache.bump(&cache::property_changed(review.property_id)).await;
         Ok(Json(review.into()))
     }
 
@@ -181,8 +184,9 @@ impl ReviewsApi {
     #[oai(path = "/reviews/:review_id", method = "delete", operation_id = "deleteReview")]
     async fn delete(&self, auth: BearerAuth, review_id: Path<Uuid>) -> Result<DeleteReviewResponse> {
         let mut tx = self.state.db.begin().await?;
-        reviews::delete(&mut tx, auth.0, ReviewId(review_id.0)).await?;
+        let review = reviews::delete(&mut tx, auth.0, ReviewId(review_id.0)).await?;
         tx.commit().await?;
+        self.state.cache.bump(&cache::property_changed(review.property_id)).await;
         Ok(DeleteReviewResponse::Deleted)
     }
 }

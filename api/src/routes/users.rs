@@ -375,6 +375,8 @@ impl UsersApi {
         }
         self.state.sessions.revoke_all(id).await?;
         tx.commit().await?;
+        // Its listings left search.
+        self.state.cache.bump(&crate::cache::listings_changed()).await;
         tracing::info!(user_id = %id, "account deleted");
         Ok(DeleteUserResponse::Deleted)
     }

@@ -5,6 +5,7 @@
 //! - [`helpers`]: accounts, raw requests and the problem+json assertions.
 //! - [`auth`]: sign-in, refresh-token rotation and reuse, sign-out, bad tokens.
 //! - [`users`]: registration, access control, administration, deletion.
+//! - [`cache`]: the Redis cache: hits, and no stale read after a write.
 //! - [`errors`]: bad input answers 4xx problem+json and changes nothing.
 //! - [`openapi`]: the served document, its committed copy, the docs UI.
 //! - [`ops`]: health, readiness and request ids.
@@ -16,6 +17,7 @@
 
 mod auth;
 mod bookings;
+mod cache;
 mod errors;
 mod fixtures;
 mod helpers;

@@ -18,6 +18,7 @@ const PUBLIC: &[&str] = &[
     "logout",
     "health",
     "ready",
+    "metrics",
     "searchProperties",
     "listReviews",
     "getReview",
@@ -27,7 +28,7 @@ const PUBLIC: &[&str] = &[
 /// Public operations that show more to a signed-in caller.
 const OPTIONAL_AUTH: &[&str] = &["getProperty"];
 /// Probes: they answer plain JSON, never a problem.
-const PROBES: &[&str] = &["health", "ready"];
+const PROBES: &[&str] = &["health", "ready", "metrics"];
 
 async fn served_spec(app: &TestApp) -> Value {
     assert_json(app.get("/openapi.json", None).await, 200).await

@@ -1,0 +1,147 @@
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use testkit::{PrivateRedis, TestApp};
+
+use crate::{
+    fixtures::{book, create_property, day, ended_stay, id},
+    helpers::{assert_json, sign_up},
+};
+
+/// The cache counters of `/metrics`: (hits, misses).
+async fn counters(app: &TestApp) -> (u64, u64) {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    (read("cache_hits_total"), read("cache_misses_total"))
+}
+
+async fn detail(app: &TestApp, property_id: &str) -> Value {
+    assert_json(app.get(&format!("/properties/{property_id}"), None).await, 200).await
+}
+
+async fn search_ids(app: &TestApp, query: &str) -> Vec<String> {
+    let page = assert_json(app.get(&format!("/properties?{query}"), None).await, 200).await;
+    page["items"].as_array().unwrap().iter().map(id).collect()
+}
+
+#[tokio::test]
+async fn a_property_detail_is_served_from_the_cache_and_a_change_shows_at_once() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let property = id(&create_property(&app, &host, json!({"price_per_night": 10_000})).await);
+
+    let before = counters(&app).await;
+    detail(&app, &property).await;
+    detail(&app, &property).await;
+    let after = counters(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "a miss that filled the cache, then a hit");
+
+    let changed = app
+        .put(&format!("/properties/{property}"), &json!({"price_per_night": 12_345}), Some(&host.access_token))
+        .await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(
+        detail(&app, &property).await["price_per_night"],
+        12_345,
+        "the write's response was sent: no stale read"
+    );
+}
+
+#[tokio::test]
+async fn a_review_shows_in_the_cached_rating_at_once() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let guest = sign_up(&app, "guest").await;
+    let property = id(&create_property(&app, &host, json!({})).await);
+    assert_eq!(detail(&app, &property).await["review_count"], 0);
+    assert_eq!(search_ids(&app, "sort=rating").await, vec![property.clone()]);
+
+    let stay = ended_stay(&app, &guest, &property).await;
+    let review = json!({"booking_id": id(&stay), "rating": 4, "comment": "Nice"});
+    let review = assert_json(app.post("/reviews", &review, Some(&guest.access_token)).await, 201).await;
+    let shown = detail(&app, &property).await;
+    assert_eq!((shown["review_count"].clone(), shown["rating_average"].clone()), (json!(1), json!(4.0)));
+
+    let path = format!("/reviews/{}", id(&review));
+    assert_eq!(app.put(&path, &json!({"rating": 2}), Some(&guest.access_token)).await.status(), 200);
+    assert_eq!(detail(&app, &property).await["rating_average"], 2.0);
+    assert_eq!(app.delete(&path, Some(&guest.access_token)).await.status(), 204);
+    assert_eq!(detail(&app, &property).await["review_count"], 0);
+}
+
+#[tokio::test]
+async fn a_cached_availability_search_follows_bookings_and_cancellations_at_once() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let guest = sign_up(&app, "guest").await;
+    let property = id(&create_property(&app, &host, json!({})).await);
+    let query = format!("check_in={}&check_out={}", day(40), day(42));
+    assert_eq!(search_ids(&app, &query).await, vec![property.clone()]);
+    assert_eq!(search_ids(&app, &query).await, vec![property.clone()], "cached");
+
+    let booking = book(&app, &guest, &property, &day(40), &day(43)).await;
+    assert!(search_ids(&app, &query).await.is_empty(), "the booking's response was sent: the dates are taken");
+
+    let cancelled = app.delete(&format!("/bookings/{}", id(&booking)), Some(&guest.access_token)).await;
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(search_ids(&app, &query).await, vec![property], "free again");
+}
+
+#[tokio::test]
+async fn a_removed_listing_leaves_the_cached_detail_and_search_at_once() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let property = id(&create_property(&app, &host, json!({})).await);
+    detail(&app, &property).await;
+    assert_eq!(search_ids(&app, "city=Lisbon").await, vec![property.clone()]);
+
+    let removed = app.delete(&format!("/properties/{property}"), Some(&host.access_token)).await;
+    assert_eq!(removed.status(), 204);
+    assert_eq!(app.get(&format!("/properties/{property}"), None).await.status(), 404);
+    assert!(search_ids(&app, "city=Lisbon").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_host_s_listings_leave_the_cached_detail_and_search_at_once() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let property = id(&create_property(&app, &host, json!({})).await);
+    detail(&app, &property).await;
+    assert_eq!(search_ids(&app, "city=Lisbon").await, vec![property.clone()]);
+
+    assert_eq!(app.delete(&format!("/users/{}", host.id), Some(&host.access_token)).await.status(), 204);
+    assert_eq!(app.get(&format!("/properties/{property}"), None).await.status(), 404);
+    assert!(search_ids(&app, "city=Lisbon").await.is_empty());
+}
+
+#[tokio::test]
+async fn reads_answer_correctly_from_postgresql_while_redis_is_down() {
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(|c| c.redis_url = SecretString::from(redis.url())).await;
+    let host = sign_up(&app, "host").await;
+    let property = id(&create_property(&app, &host, json!({"price_per_night": 10_000})).await);
+    detail(&app, &property).await;
+
+    redis.stop();
+    let started = Instant::now();
+    assert_eq!(detail(&app, &property).await["price_per_night"], 10_000);
+    assert_eq!(search_ids(&app, "city=Lisbon").await, vec![property.clone()]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the cache is skipped, not waited for: {:?}",
+        started.elapsed()
+    );
+
+    // A write while Redis is away, then Redis returns: no stale read.
+    let changed = app
+        .put(&format!("/properties/{property}"), &json!({"price_per_night": 11_000}), Some(&host.access_token))
+        .await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(detail(&app, &property).await["price_per_night"], 11_000);
+}
