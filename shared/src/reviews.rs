@@ -2,7 +2,7 @@
 //! the same transaction so that lists read it without aggregating.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 use crate::{
     bookings,
@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// A review as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Review {
     pub id: ReviewId,
     pub property_id: PropertyId,
@@ -166,6 +166,8 @@ pub async fn delete(conn: &mut PgConnection, actor: Actor, id: ReviewId) -> Resu
 pub type ReviewCursor = (CursorTime, ReviewId);
 
 /// Reviews, optionally of one property or by one author, newest first.
+/// Only the filters given reach the SQL, so each form keeps its index
+/// whatever plan PostgreSQL settles on for the prepared statement.
 #[tracing::instrument(skip(executor))]
 pub async fn list(
     executor: impl PgExecutor<'_>,
@@ -174,24 +176,19 @@ pub async fn list(
     cursor: Option<ReviewCursor>,
     limit: PageLimit,
 ) -> sqlx::Result<Vec<Review>> {
-    let (after_time, after_id) = cursor.map(|(time, id)| (time.0, id)).unzip();
-    sqlx::query_as!(
-        Review,
-        r#"select review_id as "id: ReviewId", property_id as "property_id: PropertyId",
-                  booking_id as "booking_id: BookingId", author_id as "author_id: UserId",
-                  rating, comment, created_at, updated_at
-           from reviews
-           where ($1::uuid is null or property_id = $1)
-             and ($2::uuid is null or author_id = $2)
-             and ($3::timestamptz is null or (created_at, review_id) < ($3, $4))
-           order by created_at desc, review_id desc
-           limit $5"#,
-        property.map(|p| p.0),
-        author.map(|a| a.0),
-        after_time,
-        after_id.map(|id| id.0),
-        limit.fetch(),
-    )
-    .fetch_all(executor)
-    .await
+    let mut sql = QueryBuilder::<Postgres>::new(
+        "select review_id as id, property_id, booking_id, author_id, rating, comment, created_at, updated_at
+         from reviews where true",
+    );
+    if let Some(property) = property {
+        sql.push(" and property_id = ").push_bind(property);
+    }
+    if let Some(author) = author {
+        sql.push(" and author_id = ").push_bind(author);
+    }
+    if let Some((time, id)) = cursor {
+        sql.push(" and (created_at, review_id) < (").push_bind(time.0).push(", ").push_bind(id).push(")");
+    }
+    sql.push(" order by created_at desc, review_id desc limit ").push_bind(limit.fetch());
+    sql.build_query_as().fetch_all(executor).await
 }
