@@ -152,7 +152,7 @@ pub async fn create(
     }
     let quote = quote(&property, &stay, guests)?;
     // Lapsed holds on this property free their dates before the insert.
-    expire_due_holds(conn, Some(property.id), request_id).await?;
+    expire_due_holds(conn, Sweep::Property(property.id), request_id).await?;
     let id = BookingId::new();
     sqlx::query!(
         "insert into bookings (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
@@ -253,7 +253,7 @@ pub async fn change(
         .await?
         .ok_or(DomainError::NotFound("property"))?;
     let quote = quote(&property, &stay, guests)?;
-    expire_due_holds(conn, Some(property.id), request_id).await?;
+    expire_due_holds(conn, Sweep::Property(property.id), request_id).await?;
     let at: DateTime<Utc> = sqlx::query_scalar!(
         "update bookings set check_in = $2, check_out = $3, guests = $4, nightly_price = $5, nightly_subtotal = $6,
              cleaning_fee = $7, service_fee = $8, total_price = $9, currency = $10
@@ -397,68 +397,59 @@ pub async fn list(
     sql.build_query_as().fetch_all(executor).await
 }
 
-/// Expires one booking's hold if it is still unpaid and past its expiry
-/// (the `bookings` queue's job, due at the expiry); true when it did.
-#[tracing::instrument(skip(conn, request_id))]
-pub async fn expire_hold(conn: &mut PgConnection, id: BookingId, request_id: Option<&str>) -> anyhow::Result<bool> {
-    let expired = sqlx::query!(
-        "update bookings set status = 'expired', expires_at = null
-         where booking_id = $1 and status = 'pending' and expires_at <= now()",
-        id as BookingId,
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if expired {
-        outbox::enqueue(conn, &EmailJob::HoldExpired { booking_id: id }, request_id).await?;
-    }
-    Ok(expired)
-}
-
-/// Completes one confirmed stay whose check-out day has come (the
-/// `bookings` queue's job, due that day); true when it did.
-#[tracing::instrument(skip(conn, request_id))]
-pub async fn complete_stay(conn: &mut PgConnection, id: BookingId, request_id: Option<&str>) -> anyhow::Result<bool> {
-    let completed = sqlx::query!(
-        "update bookings set status = 'completed'
-         where booking_id = $1 and status = 'confirmed' and check_out <= current_date",
-        id as BookingId,
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if completed {
-        outbox::enqueue(conn, &EmailJob::ReviewInvitation { booking_id: id }, request_id).await?;
-    }
-    Ok(completed)
-}
-
 /// The moment a stay's check-out day begins (UTC), when it completes.
 pub fn completion_due(check_out: NaiveDate) -> DateTime<Utc> {
     check_out.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
-/// Expires pending holds past their expiry (of one property, or all) and
-/// queues the guest's notice. Rows other transactions hold are skipped.
+/// Which bookings a sweep looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    /// Every booking (the periodic sweep), a batch at a time.
+    All,
+    /// One property's (before a booking of it is inserted).
+    Property(PropertyId),
+    /// One booking (its job on the `bookings` queue, when due).
+    Booking(BookingId),
+}
+
+impl Sweep {
+    fn property(self) -> Option<uuid::Uuid> {
+        match self {
+            Self::Property(id) => Some(id.0),
+            _ => None,
+        }
+    }
+
+    fn booking(self) -> Option<uuid::Uuid> {
+        match self {
+            Self::Booking(id) => Some(id.0),
+            _ => None,
+        }
+    }
+}
+
+/// Expires pending holds past their expiry among `scope` and queues the
+/// guest's notice. Rows other transactions hold are skipped.
 #[tracing::instrument(skip(conn, request_id))]
 pub async fn expire_due_holds(
     conn: &mut PgConnection,
-    property: Option<PropertyId>,
+    scope: Sweep,
     request_id: Option<&str>,
 ) -> anyhow::Result<Vec<BookingId>> {
     let expired = sqlx::query_scalar!(
         r#"with due as (
                select booking_id from bookings
-               where status = 'pending' and expires_at <= now() and ($1::uuid is null or property_id = $1)
+               where status = 'pending' and expires_at <= now()
+                 and ($1::uuid is null or property_id = $1) and ($2::uuid is null or booking_id = $2)
                order by expires_at
-               limit $2
+               limit $3
                for update skip locked
            )
            update bookings b set status = 'expired', expires_at = null from due where b.booking_id = due.booking_id
            returning b.booking_id as "id: BookingId""#,
-        property.map(|p| p.0),
+        scope.property(),
+        scope.booking(),
         SWEEP_BATCH as i64,
     )
     .fetch_all(&mut *conn)
@@ -472,26 +463,33 @@ pub async fn expire_due_holds(
     Ok(expired)
 }
 
-/// Completes confirmed stays whose check-out day has come and invites the
-/// guests to review them.
-#[tracing::instrument(skip(conn))]
-pub async fn complete_finished_stays(conn: &mut PgConnection) -> anyhow::Result<Vec<BookingId>> {
+/// Completes confirmed stays among `scope` whose check-out day has come and
+/// invites the guests to review them.
+#[tracing::instrument(skip(conn, request_id))]
+pub async fn complete_finished_stays(
+    conn: &mut PgConnection,
+    scope: Sweep,
+    request_id: Option<&str>,
+) -> anyhow::Result<Vec<BookingId>> {
     let completed = sqlx::query_scalar!(
         r#"with due as (
                select booking_id from bookings
                where status = 'confirmed' and check_out <= current_date
+                 and ($1::uuid is null or property_id = $1) and ($2::uuid is null or booking_id = $2)
                order by check_out
-               limit $1
+               limit $3
                for update skip locked
            )
            update bookings b set status = 'completed' from due where b.booking_id = due.booking_id
            returning b.booking_id as "id: BookingId""#,
+        scope.property(),
+        scope.booking(),
         SWEEP_BATCH as i64,
     )
     .fetch_all(&mut *conn)
     .await?;
     for booking_id in &completed {
-        outbox::enqueue(conn, &EmailJob::ReviewInvitation { booking_id: *booking_id }, None).await?;
+        outbox::enqueue(conn, &EmailJob::ReviewInvitation { booking_id: *booking_id }, request_id).await?;
     }
     if !completed.is_empty() {
         tracing::info!(count = completed.len(), "stays completed");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use apalis::prelude::{AbortError, Attempt, BoxDynError, Data};
 use shared::{
-    bookings,
+    bookings::{self, Sweep},
     jobs::{BookingJob, Envelope},
     outbox::Relay,
 };
@@ -48,8 +48,12 @@ async fn run(deps: &BookingDeps, job: &Envelope<BookingJob>) -> anyhow::Result<(
     let request_id = job.request_id.as_deref();
     let mut tx = deps.db.begin().await?;
     let moved = match job.job {
-        BookingJob::ExpireHold { booking_id } => bookings::expire_hold(&mut tx, booking_id, request_id).await?,
-        BookingJob::CompleteStay { booking_id } => bookings::complete_stay(&mut tx, booking_id, request_id).await?,
+        BookingJob::ExpireHold { booking_id } => {
+            !bookings::expire_due_holds(&mut tx, Sweep::Booking(booking_id), request_id).await?.is_empty()
+        }
+        BookingJob::CompleteStay { booking_id } => {
+            !bookings::complete_finished_stays(&mut tx, Sweep::Booking(booking_id), request_id).await?.is_empty()
+        }
     };
     tx.commit().await?;
     if moved {

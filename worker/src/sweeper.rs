@@ -62,7 +62,7 @@ async fn expire_holds(db: &PgPool) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
         let mut tx = db.begin().await?;
-        let expired = bookings::expire_due_holds(&mut tx, None, None).await?.len();
+        let expired = bookings::expire_due_holds(&mut tx, bookings::Sweep::All, None).await?.len();
         tx.commit().await.context("committing the expiries")?;
         total += expired;
         if expired < bookings::SWEEP_BATCH {
@@ -76,7 +76,7 @@ async fn complete_stays(db: &PgPool) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
         let mut tx = db.begin().await?;
-        let completed = bookings::complete_finished_stays(&mut tx).await?.len();
+        let completed = bookings::complete_finished_stays(&mut tx, bookings::Sweep::All, None).await?.len();
         tx.commit().await.context("committing the completions")?;
         total += completed;
         if completed < bookings::SWEEP_BATCH {
