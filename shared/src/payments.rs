@@ -188,6 +188,20 @@ pub async fn list(
     sql.build_query_as().fetch_all(executor).await
 }
 
+/// The latest payment of each of `bookings` that has one (the one that
+/// settled it, or the attempt in flight or last failed). Callers reach
+/// bookings through their visibility rules first.
+#[tracing::instrument(skip_all, fields(bookings = bookings.len()))]
+pub async fn latest_of_bookings(executor: impl PgExecutor<'_>, bookings: &[BookingId]) -> sqlx::Result<Vec<Payment>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select distinct on (pa.booking_id) {COLUMNS} from {FROM} where pa.booking_id = any($1) \
+         order by pa.booking_id, pa.created_at desc, pa.payment_id desc"
+    )))
+    .bind(bookings)
+    .fetch_all(executor)
+    .await
+}
+
 /// The payment a refund of `booking_id` draws on: its succeeded one.
 pub async fn settled_for_booking(conn: &mut PgConnection, booking_id: BookingId) -> sqlx::Result<Option<PaymentId>> {
     sqlx::query_scalar!(

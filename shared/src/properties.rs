@@ -1,10 +1,11 @@
 //! Listings: their validated fields, queries, and search.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 use crate::domain::{CancellationPolicy, Currency, PropertyId, StayDates, UserId, ValidationErrors};
-use crate::pagination::{CursorTime, PageLimit};
+use crate::pagination::{CursorTime, PageLimit, decode_cursor};
+use crate::policy::Actor;
 
 /// A listing as stored.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
@@ -251,6 +252,30 @@ pub async fn find(executor: impl PgExecutor<'_>, id: PropertyId) -> sqlx::Result
         .await
 }
 
+/// Listings by id, active or deactivated, in no particular order; unknown
+/// ids are left out.
+#[tracing::instrument(skip_all, fields(ids = ids.len()))]
+pub async fn find_many(executor: impl PgExecutor<'_>, ids: &[PropertyId]) -> sqlx::Result<Vec<Property>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from properties where property_id = any($1)")))
+        .bind(ids)
+        .fetch_all(executor)
+        .await
+}
+
+/// Whether `actor` (anonymous when `None`) may see `property`: anyone while
+/// it is listed; once removed, its host, its guests and admins, for whom it
+/// is part of a history.
+pub async fn may_see(executor: impl PgExecutor<'_>, actor: Option<Actor>, property: &Property) -> sqlx::Result<bool> {
+    if property.deleted_at.is_none() {
+        return Ok(true);
+    }
+    match actor {
+        Some(actor) if actor.may_manage_property(property.host_id) => Ok(true),
+        Some(actor) => is_guest_of(executor, property.id, actor.user_id).await,
+        None => Ok(false),
+    }
+}
+
 /// Locks an active listing for the rest of the transaction (bookings and
 /// price changes of one listing then happen one after the other).
 #[tracing::instrument(skip(conn))]
@@ -448,6 +473,114 @@ pub struct Search {
     /// Only listings with no holding booking overlapping these nights.
     pub available: Option<StayDates>,
     pub host_id: Option<UserId>,
+}
+
+/// A search as a client sent it, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct RawSearch {
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub guests: Option<i64>,
+    pub amenities: Vec<String>,
+    pub text: Option<String>,
+    pub check_in: Option<NaiveDate>,
+    pub check_out: Option<NaiveDate>,
+    pub host_id: Option<UserId>,
+    pub order: Option<SortOrder>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A validated search request: what to match, in which order, from where.
+#[derive(Clone, Debug)]
+pub struct SearchRequest {
+    pub search: Search,
+    pub order: SortOrder,
+    pub after: Option<SearchCursor>,
+    pub limit: PageLimit,
+}
+
+impl RawSearch {
+    /// Validates every field and reports every problem at once, under the
+    /// names of the REST query parameters.
+    pub fn parse(self) -> Result<SearchRequest, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let limit = errors.check("limit", PageLimit::parse(self.limit));
+        let order = self.order.unwrap_or(SortOrder::Newest);
+        let after = match self.cursor.as_deref().map(decode_cursor::<SearchCursor>) {
+            Some(Ok(cursor)) if cursor.order() == order => Some(cursor),
+            Some(_) => {
+                errors.add("cursor", "is not a cursor of this search order");
+                None
+            }
+            None => None,
+        };
+        let available = match (self.check_in, self.check_out) {
+            (None, None) => None,
+            (Some(check_in), Some(check_out)) => errors.check("check_out", StayDates::new(check_in, check_out)),
+            _ => {
+                errors.add("check_out", "check_in and check_out go together");
+                None
+            }
+        };
+        for (field, value) in [("min_price", self.min_price), ("max_price", self.max_price)] {
+            if value.is_some_and(|v| v < 0) {
+                errors.add(field, "must not be negative");
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
+            && min > max
+        {
+            errors.add("max_price", "must not be below min_price");
+        }
+        let guests = match self.guests {
+            Some(g) if !(1..=100).contains(&g) => {
+                errors.add("guests", "must be between 1 and 100");
+                None
+            }
+            g => g.map(|g| g as i32),
+        };
+        let amenities = self.amenities.iter().filter_map(|a| errors.check("amenities", normalize_amenity(a))).collect();
+        let trimmed = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let search = Search {
+            city: trimmed(self.city),
+            country: trimmed(self.country),
+            min_price: self.min_price,
+            max_price: self.max_price,
+            guests,
+            amenities,
+            text: trimmed(self.text),
+            available,
+            host_id: self.host_id,
+        };
+        errors.into_result()?;
+        Ok(SearchRequest { search, order, after, limit: limit.expect("BUG: checked above") })
+    }
+}
+
+/// The nights of `stay` that holding bookings (pending and unexpired, or
+/// confirmed) take at each of `properties`, as `(property, check_in,
+/// check_out)` in date order.
+#[tracing::instrument(skip(executor, properties), fields(properties = properties.len()))]
+pub async fn booked_ranges(
+    executor: impl PgExecutor<'_>,
+    properties: &[PropertyId],
+    stay: StayDates,
+) -> sqlx::Result<Vec<(PropertyId, NaiveDate, NaiveDate)>> {
+    sqlx::query_as(
+        "select property_id, check_in, check_out from bookings \
+         where property_id = any($1) and status in ('pending', 'confirmed') \
+           and not (status = 'pending' and expires_at <= now()) \
+           and daterange(check_in, check_out, '[)') && daterange($2, $3, '[)') \
+         order by property_id, check_in",
+    )
+    .bind(properties)
+    .bind(stay.check_in())
+    .bind(stay.check_out())
+    .fetch_all(executor)
+    .await
 }
 
 /// Active listings matching `search`, in `order`, after `cursor`; fetches

@@ -192,3 +192,28 @@ pub async fn list(
     sql.push(" order by created_at desc, review_id desc limit ").push_bind(limit.fetch());
     sql.build_query_as().fetch_all(executor).await
 }
+
+/// The newest reviews of each of `properties`: `limit.fetch()` at most per
+/// property (one more than a page, to tell whether more follow), newest
+/// first within each. One statement for any number of properties.
+#[tracing::instrument(skip(executor, properties), fields(properties = properties.len()))]
+pub async fn latest_of_properties(
+    executor: impl PgExecutor<'_>,
+    properties: &[PropertyId],
+    limit: PageLimit,
+) -> sqlx::Result<Vec<Review>> {
+    sqlx::query_as(
+        "select r.review_id as id, r.property_id, r.booking_id, r.author_id, r.rating, r.comment, r.created_at, \
+                r.updated_at
+         from unnest($1::uuid[]) as k(property_id)
+         cross join lateral (
+             select * from reviews where property_id = k.property_id
+             order by created_at desc, review_id desc limit $2
+         ) r
+         order by r.property_id, r.created_at desc, r.review_id desc",
+    )
+    .bind(properties)
+    .bind(limit.fetch())
+    .fetch_all(executor)
+    .await
+}

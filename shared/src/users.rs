@@ -51,6 +51,26 @@ pub struct Credentials {
     pub password_hash: Option<String>,
 }
 
+/// What anyone may see of an account: a first name and since when it
+/// exists (hosts of listings, authors of reviews).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Profile {
+    #[sqlx(rename = "user_id")]
+    pub id: UserId,
+    pub first_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Profiles by id, deleted accounts included (under their erased name);
+/// unknown ids are left out.
+#[tracing::instrument(skip_all, fields(ids = ids.len()))]
+pub async fn profiles(executor: impl PgExecutor<'_>, ids: &[UserId]) -> sqlx::Result<Vec<Profile>> {
+    sqlx::query_as("select user_id, first_name, created_at from users where user_id = any($1)")
+        .bind(ids)
+        .fetch_all(executor)
+        .await
+}
+
 /// Sort key of the user list (newest first).
 pub type UserCursor = (CursorTime, UserId);
 

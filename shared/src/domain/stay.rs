@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// A stay's dates: check-out strictly after check-in (half-open range of
 /// nights), at most [`StayDates::MAX_NIGHTS`] long.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StayDates {
     check_in: NaiveDate,
     check_out: NaiveDate,
