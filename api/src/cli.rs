@@ -37,6 +37,8 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (to regenerate openapi/openapi.json).
     Openapi,
+    /// Print the GraphQL schema (to regenerate openapi/schema.graphql).
+    GraphqlSchema,
 }
 
 /// Creates the admin `email`, or promotes the existing account.

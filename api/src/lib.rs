@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`startup`]: `Application::build` binds the server; `run_until_stopped` serves.
 //! - [`routes`]: one module per resource, combined into one OpenAPI service.
+//! - [`graphql`]: `/graphql`, the same domain for flexible reads, batched.
+//! - [`listings`]: property detail and search pages, cached, for REST and GraphQL.
 //! - [`cache`]: versioned Redis cache of property details and first search pages.
 //! - [`auth`]: JWT access tokens, Redis refresh-token sessions, the bearer scheme.
 //! - [`error`]: `ApiError` and the problem+json rendering of every failure.
@@ -23,7 +25,9 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod error;
+pub mod graphql;
 pub mod idempotency;
+pub mod listings;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -42,5 +42,9 @@ async fn run() -> anyhow::Result<()> {
             println!("{}", api::startup::openapi_spec(&AppState::new(config)?));
             Ok(())
         }
+        Command::GraphqlSchema => {
+            print!("{}", api::graphql::sdl());
+            Ok(())
+        }
     }
 }

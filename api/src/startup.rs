@@ -10,7 +10,7 @@ use poem::{
 };
 use shared::Config;
 
-use crate::{error, rate_limit, request_id, routes, state::AppState};
+use crate::{error, graphql, rate_limit, request_id, routes, state::AppState};
 
 /// The API server, bound to its address and ready to run.
 pub struct Application {
@@ -74,6 +74,7 @@ pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
     Route::new()
         .nest("/", api)
         .at("/openapi.json", spec)
+        .at("/graphql", graphql::endpoint(state))
         .nest("/docs", docs)
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(rate_limit::per_client)

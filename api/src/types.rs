@@ -63,6 +63,23 @@ impl ToJSON for Date {
     }
 }
 
+/// The same date in the GraphQL schema.
+#[async_graphql::Scalar(name = "Date")]
+impl async_graphql::ScalarType for Date {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        match &value {
+            async_graphql::Value::String(raw) => {
+                parse(raw).map_err(|_| async_graphql::InputValueError::custom("expected a date as YYYY-MM-DD"))
+            }
+            _ => Err(async_graphql::InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
 /// A JSON request body kept as the raw bytes that were sent (a signature
 /// over them must be checked before they are parsed).
 pub struct RawJson(pub Vec<u8>);

@@ -14,13 +14,17 @@ pub struct BearerAuth(pub Actor);
 /// once, not when the token expires.
 async fn check_access_token(request: &Request, bearer: Bearer) -> poem::Result<Actor> {
     let state = request.data::<AppState>().expect("BUG: AppState is attached to every route");
-    let Some(claimed) = state.tokens.verify(&bearer.token) else {
-        return Err(ApiError::invalid_token("The access token is invalid or has expired.").into());
+    Ok(actor_of_token(state, &bearer.token).await?)
+}
+
+/// The caller an access token names, as its account stands now.
+pub async fn actor_of_token(state: &AppState, token: &str) -> Result<Actor, ApiError> {
+    let Some(claimed) = state.tokens.verify(token) else {
+        return Err(ApiError::invalid_token("The access token is invalid or has expired."));
     };
-    match users::credentials(&state.db, claimed.user_id).await {
-        Ok(Some(account)) => Ok(Actor { user_id: claimed.user_id, role: account.role }),
-        Ok(None) => Err(ApiError::invalid_token("The account of this access token no longer exists.").into()),
-        Err(error) => Err(ApiError::from(error).into()),
+    match users::credentials(&state.db, claimed.user_id).await? {
+        Some(account) => Ok(Actor { user_id: claimed.user_id, role: account.role }),
+        None => Err(ApiError::invalid_token("The account of this access token no longer exists.")),
     }
 }
 

@@ -29,9 +29,10 @@ pub struct BookingsApi {
 }
 
 /// Where a booking is in its life.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename = "BookingStatus", rename_all = "lowercase")]
-enum Status {
+#[graphql(name = "BookingStatus")]
+pub(crate) enum Status {
     /// A hold on the dates awaiting payment until `expires_at`.
     Pending,
     /// Paid.
@@ -68,9 +69,10 @@ impl From<Status> for BookingStatus {
 }
 
 /// Which side of the caller's bookings to list.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename = "BookingRole", rename_all = "lowercase")]
-enum Side {
+#[graphql(name = "BookingRole")]
+pub(crate) enum Side {
     /// Stays the caller booked.
     Guest,
     /// Stays at the caller's properties.
@@ -80,39 +82,40 @@ enum Side {
 /// A booking. Money is in minor units of `currency`: `total_price` =
 /// `nightly_subtotal` (nights × `nightly_price`) + `cleaning_fee` +
 /// `service_fee` (14% of the subtotal, rounded half up).
-#[derive(Object)]
+#[derive(Object, async_graphql::SimpleObject)]
 #[oai(rename = "Booking")]
-struct BookingBody {
-    id: Uuid,
-    property_id: Uuid,
-    guest_id: Uuid,
-    host_id: Uuid,
-    check_in: Date,
-    check_out: Date,
-    guests: i32,
-    nights: i32,
-    nightly_price: i64,
-    nightly_subtotal: i64,
-    cleaning_fee: i64,
-    service_fee: i64,
-    total_price: i64,
-    currency: String,
+#[graphql(name = "Booking", complex)]
+pub(crate) struct BookingBody {
+    pub(crate) id: Uuid,
+    pub(crate) property_id: Uuid,
+    pub(crate) guest_id: Uuid,
+    pub(crate) host_id: Uuid,
+    pub(crate) check_in: Date,
+    pub(crate) check_out: Date,
+    pub(crate) guests: i32,
+    pub(crate) nights: i32,
+    pub(crate) nightly_price: i64,
+    pub(crate) nightly_subtotal: i64,
+    pub(crate) cleaning_fee: i64,
+    pub(crate) service_fee: i64,
+    pub(crate) total_price: i64,
+    pub(crate) currency: String,
     /// As of this response: a pending hold past `expires_at` reads `expired`.
-    status: Status,
+    pub(crate) status: Status,
     /// The property's policy when the booking was made.
-    cancellation_policy: Policy,
+    pub(crate) cancellation_policy: Policy,
     /// When an unpaid hold lapses.
-    expires_at: Option<DateTime<Utc>>,
-    cancelled_at: Option<DateTime<Utc>>,
-    cancelled_by: Option<Uuid>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) cancelled_at: Option<DateTime<Utc>>,
+    pub(crate) cancelled_by: Option<Uuid>,
     /// Refund due by the cancellation policy, once cancelled.
-    refund_amount: Option<i64>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) refund_amount: Option<i64>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl BookingBody {
-    fn new(b: Booking, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(b: Booking, now: DateTime<Utc>) -> Self {
         Self {
             status: b.status_at(now).into(),
             id: b.id.0,

@@ -1,12 +1,12 @@
 //! The HTTP operations, one module per resource, combined in [`api`].
 
-mod auth;
-mod bookings;
-mod ops;
-mod payments;
-mod properties;
-mod reviews;
-mod users;
+pub(crate) mod auth;
+pub(crate) mod bookings;
+pub(crate) mod ops;
+pub(crate) mod payments;
+pub(crate) mod properties;
+pub(crate) mod reviews;
+pub(crate) mod users;
 
 use poem_openapi::{OpenApiService, Tags};
 

@@ -29,9 +29,10 @@ pub struct PaymentsApi {
 }
 
 /// Where a payment is.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename = "PaymentStatus", rename_all = "snake_case")]
-enum Status {
+#[graphql(name = "PaymentStatus")]
+pub(crate) enum Status {
     /// Accepted; the worker will charge the card.
     Pending,
     /// Sent to Stripe; waiting for the outcome.
@@ -57,21 +58,22 @@ impl From<PaymentStatus> for Status {
 }
 
 /// A card payment of a booking's total, in minor units of `currency`.
-#[derive(Object)]
+#[derive(Object, async_graphql::SimpleObject)]
 #[oai(rename = "Payment")]
-struct PaymentBody {
-    id: Uuid,
-    booking_id: Uuid,
-    amount: i64,
-    currency: String,
-    status: Status,
-    refunded_amount: i64,
-    payment_method: Option<String>,
+#[graphql(name = "Payment")]
+pub(crate) struct PaymentBody {
+    pub(crate) id: Uuid,
+    pub(crate) booking_id: Uuid,
+    pub(crate) amount: i64,
+    pub(crate) currency: String,
+    pub(crate) status: Status,
+    pub(crate) refunded_amount: i64,
+    pub(crate) payment_method: Option<String>,
     /// The Stripe PaymentIntent id, once one exists.
-    provider_reference: Option<String>,
-    failure_reason: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) provider_reference: Option<String>,
+    pub(crate) failure_reason: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl From<Payment> for PaymentBody {

@@ -6,18 +6,16 @@ use poem_openapi::{
     types::MaybeUndefined,
 };
 use shared::{
-    domain::{CancellationPolicy, PropertyId, StayDates, UserId, ValidationErrors},
-    pagination::{Page, PageLimit, decode_cursor},
-    properties::{self, Property, RawPropertyFields, Search, SearchCursor, SortOrder},
+    domain::{CancellationPolicy, PropertyId, UserId},
+    properties::{self, Property, RawPropertyFields, RawSearch, SortOrder},
 };
 use uuid::Uuid;
-
-use sha2::Digest;
 
 use crate::{
     auth::{BearerAuth, OptionalAuth},
     cache,
     error::{ApiError, Result},
+    listings,
     routes::Tag,
     state::AppState,
     types::Date,
@@ -28,8 +26,9 @@ pub struct PropertiesApi {
 }
 
 /// How much of the price a guest gets back on cancelling a paid stay.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename = "CancellationPolicy", rename_all = "lowercase")]
+#[graphql(name = "CancellationPolicy")]
 pub enum Policy {
     /// Full refund until 24 hours before check-in (15:00 UTC), nothing after.
     Flexible,
@@ -60,34 +59,35 @@ impl From<Policy> for CancellationPolicy {
 }
 
 /// A listed property. Money is in minor units of `currency`.
-#[derive(Object)]
+#[derive(Object, async_graphql::SimpleObject)]
 #[oai(rename = "Property")]
+#[graphql(name = "Property", complex)]
 pub struct PropertyBody {
-    id: Uuid,
-    host_id: Uuid,
-    name: String,
-    description: String,
-    address: String,
-    city: String,
-    country: String,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    price_per_night: i64,
-    cleaning_fee: i64,
-    currency: String,
-    max_guests: i32,
-    bedrooms: i32,
-    bathrooms: i32,
-    amenities: Vec<String>,
-    photos: Vec<String>,
-    cancellation_policy: Policy,
+    pub(crate) id: Uuid,
+    pub(crate) host_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) address: String,
+    pub(crate) city: String,
+    pub(crate) country: String,
+    pub(crate) latitude: Option<f64>,
+    pub(crate) longitude: Option<f64>,
+    pub(crate) price_per_night: i64,
+    pub(crate) cleaning_fee: i64,
+    pub(crate) currency: String,
+    pub(crate) max_guests: i32,
+    pub(crate) bedrooms: i32,
+    pub(crate) bathrooms: i32,
+    pub(crate) amenities: Vec<String>,
+    pub(crate) photos: Vec<String>,
+    pub(crate) cancellation_policy: Policy,
     /// Average of the ratings, two decimals; null before the first review.
-    rating_average: Option<f64>,
-    review_count: i32,
+    pub(crate) rating_average: Option<f64>,
+    pub(crate) review_count: i32,
     /// False once the host removed the listing (kept for its guests' history).
-    active: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) active: bool,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl From<Property> for PropertyBody {
@@ -265,9 +265,10 @@ impl From<UpdatePropertyRequest> for RawPropertyFields {
 }
 
 /// Search order.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename = "PropertySort", rename_all = "snake_case")]
-enum Sort {
+#[graphql(name = "PropertySort")]
+pub(crate) enum Sort {
     /// Most recently listed first (default).
     Newest,
     PriceAsc,
@@ -302,36 +303,6 @@ enum DeletePropertyResponse {
 }
 
 impl PropertiesApi {
-    /// Search rows, from the cache for first pages.
-    async fn search_rows(
-        &self,
-        search: &Search,
-        order: SortOrder,
-        after: Option<&SearchCursor>,
-        limit: PageLimit,
-    ) -> Result<Vec<Property>> {
-        let cache = &self.state.cache;
-        // Later pages are read once each; only first pages repeat.
-        let versions = match after {
-            None => cache.versions(&cache::availability_changed()).await,
-            Some(_) => None,
-        };
-        let key = serde_json::to_vec(&(search, order, limit.get())).map(|k| {
-            let digest = sha2::Sha256::digest(k);
-            format!("search:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        });
-        if let (Some(versions), Ok(key)) = (&versions, &key)
-            && let Some(rows) = cache.get::<Vec<Property>>(key, versions).await
-        {
-            return Ok(rows);
-        }
-        let rows = properties::search(&self.state.db, search, order, after, limit).await?;
-        if let (Some(versions), Ok(key)) = (&versions, &key) {
-            cache.put(key, versions, &rows, cache::SEARCH_TTL).await;
-        }
-        Ok(rows)
-    }
-
     /// An active listing the caller may change.
     async fn managed(&self, auth: &BearerAuth, id: PropertyId) -> Result<Property> {
         let property = properties::find(&self.state.db, id)
@@ -391,47 +362,23 @@ impl PropertiesApi {
         #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
     ) -> Result<Json<PropertyPage>> {
-        let mut errors = ValidationErrors::new();
-        let limit = errors.check("limit", PageLimit::parse(limit.0));
-        let order: SortOrder = sort.0.unwrap_or(Sort::Newest).into();
-        let after: Option<SearchCursor> = match cursor.0.as_deref().map(decode_cursor::<SearchCursor>) {
-            Some(Ok(c)) if c.order() == order => Some(c),
-            Some(_) => {
-                errors.add("cursor", "is not a cursor of this search order");
-                None
-            }
-            None => None,
-        };
-        let available = match (check_in.0, check_out.0) {
-            (None, None) => None,
-            (Some(ci), Some(co)) => errors.check("check_out", StayDates::new(ci.0, co.0)),
-            _ => {
-                errors.add("check_out", "check_in and check_out go together");
-                None
-            }
-        };
-        if let (Some(min), Some(max)) = (min_price.0, max_price.0)
-            && min > max
-        {
-            errors.add("max_price", "must not be below min_price");
-        }
-        let amenities =
-            amenities.0.iter().filter_map(|a| errors.check("amenities", properties::normalize_amenity(a))).collect();
-        let search = Search {
-            city: city.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
-            country: country.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
+        let request = RawSearch {
+            city: city.0,
+            country: country.0,
             min_price: min_price.0,
             max_price: max_price.0,
-            guests: guests.0.map(|g| g as i32),
-            amenities,
-            text: q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
-            available,
+            guests: guests.0,
+            amenities: amenities.0,
+            text: q.0,
+            check_in: check_in.0.map(|d| d.0),
+            check_out: check_out.0.map(|d| d.0),
             host_id: host_id.0.map(UserId),
-        };
-        errors.into_result()?;
-        let limit = limit.expect("checked");
-        let rows = self.search_rows(&search, order, after.as_ref(), limit).await?;
-        let page = Page::from_rows(rows, limit, |p| SearchCursor::after(order, p)).map(PropertyBody::from);
+            order: sort.0.map(Into::into),
+            limit: limit.0,
+            cursor: cursor.0,
+        }
+        .parse()?;
+        let page = listings::search(&self.state, &request).await?.map(PropertyBody::from);
         Ok(Json(PropertyPage { items: page.items, next_cursor: page.next_cursor }))
     }
 
@@ -456,32 +403,7 @@ impl PropertiesApi {
     /// guests and admins.
     #[oai(path = "/properties/:property_id", method = "get", operation_id = "getProperty")]
     async fn get(&self, auth: OptionalAuth, property_id: Path<Uuid>) -> Result<Json<PropertyBody>> {
-        let id = PropertyId(property_id.0);
-        let cache = &self.state.cache;
-        let versions = cache.versions(&cache::property_scopes(id)).await;
-        let key = format!("property:{id}");
-        if let Some(versions) = &versions
-            && let Some(property) = cache.get::<Property>(&key, versions).await
-        {
-            return Ok(Json(property.into()));
-        }
-        let property = properties::find(&self.state.db, id).await?.ok_or_else(|| ApiError::not_found("property"))?;
-        if property.deleted_at.is_none()
-            && let Some(versions) = &versions
-        {
-            // Only listed properties are cached: removed ones depend on the caller.
-            cache.put(&key, versions, &property, cache::DETAIL_TTL).await;
-        }
-        if property.deleted_at.is_some() {
-            let visible = match auth.actor() {
-                Some(actor) if actor.may_manage_property(property.host_id) => true,
-                Some(actor) => properties::is_guest_of(&self.state.db, id, actor.user_id).await?,
-                None => false,
-            };
-            if !visible {
-                return Err(ApiError::not_found("property"));
-            }
-        }
+        let property = listings::detail(&self.state, auth.actor(), PropertyId(property_id.0)).await?;
         Ok(Json(property.into()))
     }
 

@@ -24,18 +24,19 @@ pub struct ReviewsApi {
 }
 
 /// A guest's review of a stay.
-#[derive(Object)]
+#[derive(Object, async_graphql::SimpleObject)]
 #[oai(rename = "Review")]
-struct ReviewBody {
-    id: Uuid,
-    property_id: Uuid,
-    booking_id: Uuid,
-    author_id: Uuid,
+#[graphql(name = "Review", complex)]
+pub(crate) struct ReviewBody {
+    pub(crate) id: Uuid,
+    pub(crate) property_id: Uuid,
+    pub(crate) booking_id: Uuid,
+    pub(crate) author_id: Uuid,
     /// 1 to 5.
-    rating: i16,
-    comment: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) rating: i16,
+    pub(crate) comment: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl From<Review> for ReviewBody {

@@ -30,9 +30,10 @@ pub struct UsersApi {
 }
 
 /// What a user may do.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]
-enum UserRole {
+#[graphql(name = "UserRole")]
+pub(crate) enum UserRole {
     Guest,
     Host,
     Admin,
@@ -67,17 +68,18 @@ impl From<UserRole> for Role {
 }
 
 /// A user account.
-#[derive(Object)]
+#[derive(Object, async_graphql::SimpleObject)]
 #[oai(rename = "User")]
-struct UserBody {
-    id: Uuid,
-    email: String,
-    first_name: String,
-    last_name: String,
-    phone_number: Option<String>,
-    role: UserRole,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+#[graphql(name = "User", complex)]
+pub(crate) struct UserBody {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
+    pub(crate) phone_number: Option<String>,
+    pub(crate) role: UserRole,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl From<User> for UserBody {

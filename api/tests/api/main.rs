@@ -7,6 +7,7 @@
 //! - [`users`]: registration, access control, administration, deletion.
 //! - [`cache`]: the Redis cache: hits, and no stale read after a write.
 //! - [`errors`]: bad input answers 4xx problem+json and changes nothing.
+//! - [`graphql`]: `/graphql` against REST for every caller, its limits and schema.
 //! - [`openapi`]: the served document, its committed copy, the docs UI.
 //! - [`ops`]: health, readiness and request ids.
 //! - [`fixtures`]: listings, bookings and ended stays.
@@ -20,6 +21,7 @@ mod bookings;
 mod cache;
 mod errors;
 mod fixtures;
+mod graphql;
 mod helpers;
 mod openapi;
 mod ops;
