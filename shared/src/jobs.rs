@@ -179,12 +179,21 @@ pub fn storage<J: Job>(conn: ConnectionManager, config: &Config) -> RedisStorage
     RedisStorage::new(conn).with_config(queue_config(config, J::QUEUE))
 }
 
+/// The Redis channel on which producers announce pushes: each message is
+/// the name of a queue that has new jobs, and workers poll it at once
+/// rather than at their next interval.
+pub fn wake_channel(config: &Config) -> String {
+    config.redis_key("wake")
+}
+
 /// Producer side of every queue.
 #[derive(Clone)]
 pub struct Queues {
     emails: RedisStorage<Envelope<EmailJob>>,
     payments: RedisStorage<Envelope<PaymentJob>>,
     bookings: RedisStorage<Envelope<BookingJob>>,
+    conn: ConnectionManager,
+    wake_channel: String,
 }
 
 impl Queues {
@@ -192,7 +201,24 @@ impl Queues {
         Self {
             emails: storage(conn.clone(), config),
             payments: storage(conn.clone(), config),
-            bookings: storage(conn, config),
+            bookings: storage(conn.clone(), config),
+            conn,
+            wake_channel: wake_channel(config),
+        }
+    }
+
+    /// Tells the workers that `queue` has new jobs. Best effort: a lost
+    /// announcement only delays the job until the workers' next poll.
+    pub async fn announce(&self, queue: &str) {
+        const ANNOUNCE_TIMEOUT: Duration = Duration::from_millis(500);
+        let mut conn = self.conn.clone();
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(&self.wake_channel).arg(queue);
+        let publish = command.query_async::<i64>(&mut conn);
+        match tokio::time::timeout(ANNOUNCE_TIMEOUT, publish).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::debug!(%error, queue, "push not announced"),
+            Err(_) => tracing::debug!(queue, "push not announced: Redis did not answer"),
         }
     }
 

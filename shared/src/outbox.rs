@@ -103,9 +103,15 @@ impl Relay {
         .fetch_all(&mut *tx)
         .await?;
         let mut pushed = Vec::with_capacity(rows.len());
+        let mut queues: Vec<String> = Vec::new();
         for row in rows {
             match self.queues.push(row.outbox_id, &row.queue, row.payload, row.request_id).await {
-                Ok(()) => pushed.push(row.outbox_id),
+                Ok(()) => {
+                    pushed.push(row.outbox_id);
+                    if !queues.contains(&row.queue) {
+                        queues.push(row.queue);
+                    }
+                }
                 Err(error) => {
                     let delay_secs = 2_f64.powi(row.attempts.min(6)); // 1 s, 2 s, … 64 s
                     sqlx::query!(
@@ -126,6 +132,9 @@ impl Relay {
         }
         sqlx::query!("delete from outbox where outbox_id = any($1)", &pushed).execute(&mut *tx).await?;
         tx.commit().await?;
+        for queue in &queues {
+            self.queues.announce(queue).await;
+        }
         if !pushed.is_empty() {
             tracing::debug!(count = pushed.len(), "outbox rows pushed");
         }

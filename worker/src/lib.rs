@@ -16,6 +16,7 @@
 //!   stays (both queue their emails) and purges day-old idempotency keys.
 //! - [`dead`]: the dead set of each queue: listing and running again.
 //! - [`janitor`]: trims finished jobs that apalis-redis would keep forever.
+//! - [`wake`]: polls a queue at once when a producer announces a push.
 //!
 //! Delivery is at least once: a job may run again after a crash, so every
 //! handler is idempotent (see [`emails::send_once`]).
@@ -28,5 +29,6 @@ pub mod mailer;
 pub mod payments;
 pub mod startup;
 pub mod sweeper;
+pub mod wake;
 
 pub use startup::Application;

@@ -25,6 +25,7 @@ use crate::{
     mailer::Mailer,
     payments::{self, PaymentDeps},
     sweeper,
+    wake::Wakeups,
 };
 
 /// How long in-flight jobs may run on after SIGTERM before they are left to
@@ -36,9 +37,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 macro_rules! consumer {
     ($app:ident, $stop:ident, $job:ty, $deps:expr, $handler:path, $max:expr) => {{
         let (config, redis, deps, stop_consumer) = ($app.config.clone(), $app.redis.clone(), $deps, $stop.clone());
+        let wakeups = $app.wakeups.clone();
         tokio::spawn(supervise(<$job>::QUEUE, $stop.clone(), move |name| {
+            // At once when a push is announced, and every interval anyway.
+            let polls = Strategy::new().stream(wakeups.of(<$job>::QUEUE)).interval(config.queue_poll_interval);
             WorkerBuilder::new(name)
-                .backend(jobs::storage::<$job>(redis.clone(), &config).poll_with_interval(config.queue_poll_interval))
+                .backend(jobs::storage::<$job>(redis.clone(), &config).poll_with_strategy(polls))
                 .data(deps.clone())
                 .concurrency(config.worker_concurrency)
                 .retry(retry_policy(config.job_retry_base, $max))
@@ -59,6 +63,7 @@ pub struct Application {
     emails: Arc<EmailDeps>,
     payments: Arc<PaymentDeps>,
     bookings: Arc<BookingDeps>,
+    wakeups: Wakeups,
 }
 
 impl Application {
@@ -75,6 +80,7 @@ impl Application {
                 relay: relay.clone(),
             }),
             bookings: Arc::new(BookingDeps { db: db.clone(), relay: relay.clone() }),
+            wakeups: Wakeups::new(),
             relay,
             emails: Arc::new(EmailDeps { db: db.clone(), mailer }),
             db,
@@ -92,6 +98,10 @@ impl Application {
             let (config, redis, stop) = (self.config.clone(), self.redis.clone(), stop.clone());
             tokio::spawn(async move { janitor::run(&config, redis, stop).await })
         };
+        let wakeups = {
+            let (config, wakeups, stop) = (self.config.clone(), self.wakeups.clone(), stop.clone());
+            tokio::spawn(async move { wakeups.listen(&config, stop).await })
+        };
         let sweeper =
             tokio::spawn(sweeper::run(self.db.clone(), self.relay.clone(), sweeper::SWEEP_INTERVAL, stop.clone()));
         let emails = consumer!(self, stop, EmailJob, self.emails.clone(), emails::handle, emails::MAX_ATTEMPTS);
@@ -106,6 +116,7 @@ impl Application {
         let _ = relay.await;
         let _ = janitor.await;
         let _ = sweeper.await;
+        let _ = wakeups.await;
         let _ = emails.await;
         let _ = payments.await;
         let _ = bookings.await;

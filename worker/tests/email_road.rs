@@ -52,6 +52,28 @@ async fn a_registration_s_welcome_email_arrives_over_smtp_once() {
 }
 
 #[tokio::test]
+async fn a_pushed_job_starts_at_once_though_the_next_poll_is_a_minute_away() {
+    let smtp = SmtpCatcher::start();
+    let app = TestApp::spawn_with(|c| c.smtp_url = SecretString::from(smtp.url())).await;
+    let mut config = app.config.clone();
+    config.queue_poll_interval = Duration::from_secs(60);
+    let worker = TestWorker::spawn(config);
+    // Past the consumers' first (empty) poll and their subscription.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let email = TestApp::unique_email("wake");
+
+    let started = Instant::now();
+    app.register(&email, PASSWORD, "guest").await;
+
+    // Only the announcement of the push can start the job before the
+    // minute is up.
+    let messages = smtp.wait_for(&email, 1, Duration::from_secs(30)).await;
+    assert_eq!(messages.len(), 1, "the welcome email, long before the next poll");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    worker.stop().await;
+}
+
+#[tokio::test]
 async fn a_registration_during_a_redis_outage_is_mailed_once_redis_returns() {
     let smtp = SmtpCatcher::start();
     let mut redis = PrivateRedis::start();
