@@ -59,7 +59,10 @@ pub async fn search(state: &AppState, request: &SearchRequest) -> Result<Page<Pr
     let rows = match cached {
         Some(rows) => rows,
         None => {
-            let rows = properties::search(&state.db, search, *order, after.as_ref(), *limit).await?;
+            // First pages go to the cache, which must hold only what the
+            // primary had; later pages may come from a replica.
+            let db = if after.is_some() { &state.read_db } else { &state.db };
+            let rows = properties::search(db, search, *order, after.as_ref(), *limit).await?;
             if let (Some(versions), Ok(key)) = (&versions, &key) {
                 cache.put(key, versions, &rows, cache::SEARCH_TTL).await;
             }

@@ -14,6 +14,10 @@ use crate::{
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: PgPool,
+    /// Reads that may lag the primary by a replica's delay: the lists and
+    /// search pages after the first (first pages and details are cached, and
+    /// the cache must only ever hold what the primary had).
+    pub read_db: PgPool,
     pub redis: ConnectionManager,
     pub tokens: TokenIssuer,
     pub sessions: Sessions,
@@ -27,6 +31,7 @@ impl AppState {
     /// a process starts while PostgreSQL or Redis is down.
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let db = shared::db::pool(&config)?;
+        let read_db = shared::db::read_pool(&config, &db)?;
         let redis = shared::redis::connect(&config)?;
         Ok(Self {
             tokens: TokenIssuer::new(&config.jwt_secret, config.access_token_ttl),
@@ -34,6 +39,7 @@ impl AppState {
             cache: Cache::new(redis.clone(), config.redis_key("cache:")),
             relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
             db,
+            read_db,
             redis,
             config: Arc::new(config),
         })

@@ -32,6 +32,9 @@ pub struct Config {
     pub environment: Environment,
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// A read replica for lists and later search pages; `None` reads the
+    /// primary.
+    pub database_read_url: Option<SecretString>,
     pub redis_url: SecretString,
     /// Prefix of every Redis key and queue this deployment owns; tests use a
     /// unique one each so that they never see each other's data.
@@ -132,6 +135,7 @@ impl Config {
             environment,
             database_url: parsed("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/airbnb")?.into(),
             database_max_connections: number(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
+            database_read_url: get("DATABASE_READ_URL").filter(|url| !url.is_empty()).map(SecretString::from),
             redis_url: parsed("REDIS_URL", "redis://127.0.0.1:6379")?.into(),
             redis_namespace: namespace,
             api_addr: parsed("API_ADDR", "127.0.0.1:8080")?.parse().map_err(|e| invalid("API_ADDR", format!("{e}")))?,

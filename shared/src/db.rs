@@ -15,6 +15,19 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// and reports itself not ready until it is back. Queries time out instead
 /// of hanging when no connection can be had.
 pub fn pool(config: &Config) -> anyhow::Result<PgPool> {
+    pool_at(config, config.database_url.expose_secret()).context("DATABASE_URL is not a valid PostgreSQL URL")
+}
+
+/// The pool of reads that may lag the primary (lists, later search pages):
+/// the replica of `DATABASE_READ_URL`, else the primary's own pool.
+pub fn read_pool(config: &Config, primary: &PgPool) -> anyhow::Result<PgPool> {
+    match &config.database_read_url {
+        None => Ok(primary.clone()),
+        Some(url) => pool_at(config, url.expose_secret()).context("DATABASE_READ_URL is not a valid PostgreSQL URL"),
+    }
+}
+
+fn pool_at(config: &Config, url: &str) -> sqlx::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         // Dates are UTC everywhere (check-in deadlines, `current_date`).
@@ -25,8 +38,7 @@ pub fn pool(config: &Config) -> anyhow::Result<PgPool> {
             })
         })
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy(config.database_url.expose_secret())
-        .context("DATABASE_URL is not a valid PostgreSQL URL")
+        .connect_lazy(url)
 }
 
 /// Applies pending migrations.

@@ -222,7 +222,7 @@ impl Query {
         let after_given = after.is_some();
         let after: Option<reviews::ReviewCursor> = cursor(after.as_deref())?;
         let state = ctx.data_unchecked::<AppState>();
-        let rows = reviews::list(&state.db, property_id.map(PropertyId), author_id.map(UserId), after, limit)
+        let rows = reviews::list(&state.read_db, property_id.map(PropertyId), author_id.map(UserId), after, limit)
             .await
             .map_err(ApiError::from)?;
         let page = Page::from_rows(rows, limit, |r| (CursorTime(r.created_at), r.id));
@@ -353,7 +353,7 @@ impl UserBody {
             dates,
         };
         let state = ctx.data_unchecked::<AppState>();
-        let rows = bookings::list(&state.db, actor, &filter, after, limit).await.map_err(ApiError::from)?;
+        let rows = bookings::list(&state.read_db, actor, &filter, after, limit).await.map_err(ApiError::from)?;
         let page = Page::from_rows(rows, limit, |b| (CursorTime(b.created_at), b.id));
         let now = Utc::now();
         Ok(connection(

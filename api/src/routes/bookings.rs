@@ -283,7 +283,7 @@ impl BookingsApi {
             dates,
         };
         let limit = limit.expect("checked");
-        let rows = bookings::list(&self.state.db, auth.0, &filter, after, limit).await?;
+        let rows = bookings::list(&self.state.read_db, auth.0, &filter, after, limit).await?;
         let now = Self::now();
         let page = Page::from_rows(rows, limit, |b| (CursorTime(b.created_at), b.id)).map(|b| BookingBody::new(b, now));
         Ok(Json(BookingPage { items: page.items, next_cursor: page.next_cursor }))

@@ -203,7 +203,7 @@ impl PaymentsApi {
         let after = cursor.0.as_deref().and_then(|c| errors.check("cursor", decode_cursor(c)));
         errors.into_result()?;
         let limit = limit.expect("checked");
-        let rows = payments::list(&self.state.db, auth.0, booking_id.0.map(BookingId), after, limit).await?;
+        let rows = payments::list(&self.state.read_db, auth.0, booking_id.0.map(BookingId), after, limit).await?;
         let page = Page::from_rows(rows, limit, |p| (CursorTime(p.created_at), p.id)).map(PaymentBody::from);
         Ok(Json(PaymentPage { items: page.items, next_cursor: page.next_cursor }))
     }

@@ -130,7 +130,8 @@ impl ReviewsApi {
         errors.into_result()?;
         let limit = limit.expect("checked");
         let rows =
-            reviews::list(&self.state.db, property_id.0.map(PropertyId), author_id.0.map(UserId), after, limit).await?;
+            reviews::list(&self.state.read_db, property_id.0.map(PropertyId), author_id.0.map(UserId), after, limit)
+                .await?;
         let page = Page::from_rows(rows, limit, |r| (CursorTime(r.created_at), r.id)).map(ReviewBody::from);
         Ok(Json(ReviewPage { items: page.items, next_cursor: page.next_cursor }))
     }

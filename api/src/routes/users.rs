@@ -300,7 +300,7 @@ impl UsersApi {
         let limit = PageLimit::parse(limit.0).map_err(|e| ApiError::invalid_field("limit", e))?;
         let after =
             cursor.0.as_deref().map(decode_cursor).transpose().map_err(|e| ApiError::invalid_field("cursor", e))?;
-        let rows = users::list(&self.state.db, limit, after).await?;
+        let rows = users::list(&self.state.read_db, limit, after).await?;
         let page = Page::from_rows(rows, limit, |u| (CursorTime(u.created_at), u.id)).map(UserBody::from);
         Ok(Json(UserPage { items: page.items, next_cursor: page.next_cursor }))
     }

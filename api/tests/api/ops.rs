@@ -91,3 +91,27 @@ async fn an_insane_incoming_request_id_is_replaced() {
         );
     }
 }
+
+#[tokio::test]
+async fn lists_and_later_search_pages_read_the_replica_and_first_pages_the_primary() {
+    // A replica nobody answers on: whatever reads it fails with 503.
+    let app = TestApp::spawn_with(|c| {
+        c.database_read_url = Some(secrecy::SecretString::from("postgres://postgres@127.0.0.1:9/replica".to_owned()))
+    })
+    .await;
+    let host = sign_up(&app, "host").await;
+    for name in ["One", "Two"] {
+        crate::fixtures::create_property(&app, &host, json!({ "name": name })).await;
+    }
+    let first = assert_json(app.get("/properties?limit=1", None).await, 200).await;
+    let property = crate::fixtures::id(&first["items"][0]);
+    assert_json(app.get(&format!("/properties/{property}"), None).await, 200).await;
+
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let second = app.get(&format!("/properties?limit=1&cursor={cursor}"), None).await;
+    assert_eq!(second.status(), 503, "a later page reads the replica");
+    for list in ["/bookings", "/payments"] {
+        assert_eq!(app.get(list, Some(&host.access_token)).await.status(), 503, "{list} reads the replica");
+    }
+    assert_eq!(app.get(&format!("/reviews?property_id={property}"), None).await.status(), 503);
+}
