@@ -21,7 +21,7 @@ use crate::{
     routes::Tag,
     state::AppState,
     stripe_webhook,
-    types::RawJson,
+    types::{RawJson, Text},
 };
 
 pub struct PaymentsApi {
@@ -108,7 +108,7 @@ struct CreatePaymentRequest {
     /// A Stripe payment method id. With a test key it defaults to
     /// `pm_card_visa`; `pm_card_chargeDeclined` is declined.
     #[oai(validator(max_length = 255))]
-    payment_method: Option<String>,
+    payment_method: Option<Text>,
 }
 
 #[derive(ApiResponse)]

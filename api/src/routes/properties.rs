@@ -20,7 +20,7 @@ use crate::{
     error::{ApiError, Result},
     routes::Tag,
     state::AppState,
-    types::Date,
+    types::{Date, Text, strings},
 };
 
 pub struct PropertiesApi {
@@ -133,15 +133,15 @@ struct PropertyPage {
 #[oai(deny_unknown_fields)]
 struct CreatePropertyRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
-    name: String,
+    name: Text,
     #[oai(validator(max_length = 10000))]
-    description: Option<String>,
+    description: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 500))]
-    address: String,
+    address: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
-    city: String,
+    city: Text,
     #[oai(validator(min_length = 2, max_length = 100))]
-    country: String,
+    country: Text,
     #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
     latitude: Option<f64>,
     #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
@@ -152,7 +152,7 @@ struct CreatePropertyRequest {
     cleaning_fee: Option<i64>,
     /// ISO 4217, e.g. `USD`.
     #[oai(validator(pattern = "^[A-Z]{3}$"))]
-    currency: String,
+    currency: Text,
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     max_guests: i64,
     #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
@@ -161,10 +161,10 @@ struct CreatePropertyRequest {
     bathrooms: Option<i64>,
     /// Compared case-insensitively; at most 50.
     #[oai(validator(max_items = 50))]
-    amenities: Option<Vec<String>>,
+    amenities: Option<Vec<Text>>,
     /// http(s) URLs; at most 50.
     #[oai(validator(max_items = 50))]
-    photos: Option<Vec<String>>,
+    photos: Option<Vec<Text>>,
     /// Default `moderate`.
     cancellation_policy: Option<Policy>,
 }
@@ -174,15 +174,15 @@ struct CreatePropertyRequest {
 #[oai(deny_unknown_fields)]
 struct UpdatePropertyRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
-    name: Option<String>,
+    name: Option<Text>,
     #[oai(validator(max_length = 10000))]
-    description: Option<String>,
+    description: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 500))]
-    address: Option<String>,
+    address: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 100))]
-    city: Option<String>,
+    city: Option<Text>,
     #[oai(validator(min_length = 2, max_length = 100))]
-    country: Option<String>,
+    country: Option<Text>,
     /// `null` removes it.
     #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
     latitude: MaybeUndefined<f64>,
@@ -195,7 +195,7 @@ struct UpdatePropertyRequest {
     #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
     cleaning_fee: Option<i64>,
     #[oai(validator(pattern = "^[A-Z]{3}$"))]
-    currency: Option<String>,
+    currency: Option<Text>,
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     max_guests: Option<i64>,
     #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
@@ -203,9 +203,9 @@ struct UpdatePropertyRequest {
     #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
     bathrooms: Option<i64>,
     #[oai(validator(max_items = 50))]
-    amenities: Option<Vec<String>>,
+    amenities: Option<Vec<Text>>,
     #[oai(validator(max_items = 50))]
-    photos: Option<Vec<String>>,
+    photos: Option<Vec<Text>>,
     /// Applies to new bookings.
     cancellation_policy: Option<Policy>,
 }
@@ -221,21 +221,21 @@ fn maybe(value: MaybeUndefined<f64>) -> Option<Option<f64>> {
 impl From<CreatePropertyRequest> for RawPropertyFields {
     fn from(r: CreatePropertyRequest) -> Self {
         Self {
-            name: Some(r.name),
-            description: r.description,
-            address: Some(r.address),
-            city: Some(r.city),
-            country: Some(r.country),
+            name: Some(r.name.into()),
+            description: r.description.map(Into::into),
+            address: Some(r.address.into()),
+            city: Some(r.city.into()),
+            country: Some(r.country.into()),
             latitude: r.latitude.map(Some),
             longitude: r.longitude.map(Some),
             price_per_night: Some(r.price_per_night),
             cleaning_fee: r.cleaning_fee,
-            currency: Some(r.currency),
+            currency: Some(r.currency.into()),
             max_guests: Some(r.max_guests),
             bedrooms: r.bedrooms,
             bathrooms: r.bathrooms,
-            amenities: r.amenities,
-            photos: r.photos,
+            amenities: strings(r.amenities),
+            photos: strings(r.photos),
             cancellation_policy: r.cancellation_policy.map(Into::into),
         }
     }
@@ -244,21 +244,21 @@ impl From<CreatePropertyRequest> for RawPropertyFields {
 impl From<UpdatePropertyRequest> for RawPropertyFields {
     fn from(r: UpdatePropertyRequest) -> Self {
         Self {
-            name: r.name,
-            description: r.description,
-            address: r.address,
-            city: r.city,
-            country: r.country,
+            name: r.name.map(Into::into),
+            description: r.description.map(Into::into),
+            address: r.address.map(Into::into),
+            city: r.city.map(Into::into),
+            country: r.country.map(Into::into),
             latitude: maybe(r.latitude),
             longitude: maybe(r.longitude),
             price_per_night: r.price_per_night,
             cleaning_fee: r.cleaning_fee,
-            currency: r.currency,
+            currency: r.currency.map(Into::into),
             max_guests: r.max_guests,
             bedrooms: r.bedrooms,
             bathrooms: r.bathrooms,
-            amenities: r.amenities,
-            photos: r.photos,
+            amenities: strings(r.amenities),
+            photos: strings(r.photos),
             cancellation_policy: r.cancellation_policy.map(Into::into),
         }
     }

@@ -17,6 +17,7 @@ use crate::{
     error::{ApiError, Result},
     routes::Tag,
     state::AppState,
+    types::Text,
 };
 
 pub struct ReviewsApi {
@@ -69,7 +70,7 @@ struct CreateReviewRequest {
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     rating: i64,
     #[oai(validator(max_length = 5000))]
-    comment: Option<String>,
+    comment: Option<Text>,
 }
 
 /// Changes to a review; a field left out keeps its value.
@@ -79,7 +80,7 @@ struct UpdateReviewRequest {
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     rating: Option<i64>,
     #[oai(validator(max_length = 5000))]
-    comment: Option<String>,
+    comment: Option<Text>,
 }
 
 #[derive(ApiResponse)]

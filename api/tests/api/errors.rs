@@ -57,6 +57,22 @@ async fn fields_of_the_wrong_type_are_a_bad_request() {
 }
 
 #[tokio::test]
+async fn a_number_or_a_boolean_where_a_string_belongs_is_a_bad_request() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+
+    for (field, value) in [("first_name", json!(false)), ("password", json!(123_456_789)), ("email", json!(1))] {
+        let problem = refused_registration(&app, "application/json", &registration_with(field, Some(value)), 400).await;
+        assert_eq!(problem["type"], "/problems/malformed-body", "for {field}");
+    }
+    let login = json!({ "email": host.email, "password": 12_345_678 });
+    assert_problem(app.post("/auth/login", &login, None).await, 400).await;
+    assert_problem(app.post("/auth/logout", &json!({ "refresh_token": 42 }), None).await, 400).await;
+    let listing = crate::fixtures::listing(json!({ "name": false }));
+    assert_problem(app.post("/properties", &listing, Some(&host.access_token)).await, 400).await;
+}
+
+#[tokio::test]
 async fn missing_required_fields_are_a_bad_request() {
     let app = TestApp::spawn().await;
 
