@@ -176,14 +176,25 @@ async fn an_unknown_route_is_a_not_found_problem() {
 }
 
 #[tokio::test]
-async fn an_unsupported_method_is_a_method_not_allowed_problem() {
+async fn an_unsupported_method_is_a_method_not_allowed_problem_that_lists_the_allowed_ones() {
     let app = TestApp::spawn().await;
     let admin = sign_up(&app, "admin").await;
+    let token = Some(admin.access_token.as_str());
+    let any_user = format!("/users/{}", admin.id);
 
-    let response =
-        send_raw(&app, Method::PATCH, "/users", Some("application/json"), "{}", Some(&admin.access_token)).await;
+    for (method, path, allowed) in [
+        (Method::PATCH, "/users", "GET, POST"),
+        (Method::TRACE, "/users/", "GET, POST"),
+        (Method::OPTIONS, "/users/me", "GET"),
+        (Method::POST, any_user.as_str(), "GET, PUT, DELETE"),
+        (Method::DELETE, "/openapi.json", "GET"),
+    ] {
+        let response = send_raw(&app, method.clone(), path, Some("application/json"), "{}", token).await;
 
-    assert_problem(response, 405).await;
+        let allow = response.headers().get("allow").map(|v| v.to_str().expect("ASCII").to_owned());
+        assert_eq!(allow.as_deref(), Some(allowed), "Allow of {method} {path}");
+        assert_problem(response, 405).await;
+    }
 }
 
 #[tokio::test]
