@@ -7,7 +7,7 @@
 //! - [`cache`]: versioned Redis cache of property details and first search pages.
 //! - [`auth`]: JWT access tokens, Redis refresh-token sessions, the bearer scheme.
 //! - [`error`]: `ApiError` and the problem+json rendering of every failure.
-//! - [`openapi`]: the methods of each documented path, for the `Allow` of a 405.
+//! - [`openapi`]: the served OpenAPI document, corrected for generators; `Allow` of a 405.
 //! - [`rate_limit`]: per-client and sign-in budgets in Redis (429).
 //! - [`request_id`]: the per-request id and tracing span.
 //! - [`idempotency`]: `Idempotency-Key` replay of retried writes.

@@ -5,13 +5,19 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, Server,
+    endpoint::make_sync,
     http::{HeaderValue, StatusCode, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
 use shared::Config;
 
-use crate::{error, openapi::AllowedMethods, rate_limit, request_id, routes, state::AppState};
+use crate::{
+    error,
+    openapi::{self, AllowedMethods},
+    rate_limit, request_id, routes,
+    state::AppState,
+};
 
 /// The API server, bound to its address and ready to run.
 pub struct Application {
@@ -70,12 +76,12 @@ impl Application {
 /// and the middleware every request goes through.
 pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
     let api = routes::api(state);
-    let allowed = Arc::new(AllowedMethods::from_document(&api.spec()));
-    let spec = api.spec_endpoint();
+    let document = openapi::document(&api.spec());
+    let allowed = Arc::new(AllowedMethods::from_document(&document));
     let docs = api.swagger_ui();
     Route::new()
         .nest("/", api)
-        .at("/openapi.json", poem::get(spec))
+        .at("/openapi.json", poem::get(make_sync(move |_| document.clone().with_content_type("application/json"))))
         .nest("/docs", docs)
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(rate_limit::per_client)
@@ -106,5 +112,5 @@ async fn with_allow_header<E: Endpoint>(
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi_spec(state: &AppState) -> String {
-    routes::api(state).spec()
+    openapi::document(&routes::api(state).spec())
 }

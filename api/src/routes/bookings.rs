@@ -102,10 +102,14 @@ struct BookingBody {
     /// The property's policy when the booking was made.
     cancellation_policy: Policy,
     /// When an unpaid hold lapses.
+    #[oai(nullable)]
     expires_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     cancelled_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     cancelled_by: Option<Uuid>,
     /// Refund due by the cancellation policy, once cancelled.
+    #[oai(nullable)]
     refund_amount: Option<i64>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -145,6 +149,7 @@ impl BookingBody {
 struct BookingPage {
     items: Vec<BookingBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -165,9 +170,11 @@ struct CreateBookingRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdateBookingRequest {
+    #[oai(nullable)]
     check_in: Option<Date>,
+    #[oai(nullable)]
     check_out: Option<Date>,
-    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "100")))]
     guests: Option<i64>,
 }
 

@@ -66,9 +66,12 @@ struct PaymentBody {
     currency: String,
     status: Status,
     refunded_amount: i64,
+    #[oai(nullable)]
     payment_method: Option<String>,
     /// The Stripe PaymentIntent id, once one exists.
+    #[oai(nullable)]
     provider_reference: Option<String>,
+    #[oai(nullable)]
     failure_reason: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -97,6 +100,7 @@ impl From<Payment> for PaymentBody {
 struct PaymentPage {
     items: Vec<PaymentBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -107,7 +111,7 @@ struct CreatePaymentRequest {
     booking_id: Uuid,
     /// A Stripe payment method id. With a test key it defaults to
     /// `pm_card_visa`; `pm_card_chargeDeclined` is declined.
-    #[oai(validator(max_length = 255))]
+    #[oai(nullable, validator(max_length = 255))]
     payment_method: Option<Text>,
 }
 

@@ -70,7 +70,9 @@ pub struct PropertyBody {
     address: String,
     city: String,
     country: String,
+    #[oai(nullable)]
     latitude: Option<f64>,
+    #[oai(nullable)]
     longitude: Option<f64>,
     price_per_night: i64,
     cleaning_fee: i64,
@@ -82,6 +84,7 @@ pub struct PropertyBody {
     photos: Vec<String>,
     cancellation_policy: Policy,
     /// Average of the ratings, two decimals; null before the first review.
+    #[oai(nullable)]
     rating_average: Option<f64>,
     review_count: i32,
     /// False once the host removed the listing (kept for its guests' history).
@@ -125,6 +128,7 @@ impl From<Property> for PropertyBody {
 struct PropertyPage {
     items: Vec<PropertyBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -134,7 +138,7 @@ struct PropertyPage {
 struct CreatePropertyRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
     name: Text,
-    #[oai(validator(max_length = 10000))]
+    #[oai(nullable, validator(max_length = 10000))]
     description: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 500))]
     address: Text,
@@ -142,30 +146,31 @@ struct CreatePropertyRequest {
     city: Text,
     #[oai(validator(min_length = 2, max_length = 100))]
     country: Text,
-    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
+    #[oai(nullable, validator(minimum(value = "-90"), maximum(value = "90")))]
     latitude: Option<f64>,
-    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
+    #[oai(nullable, validator(minimum(value = "-180"), maximum(value = "180")))]
     longitude: Option<f64>,
     #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
     price_per_night: i64,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100000000")))]
     cleaning_fee: Option<i64>,
     /// ISO 4217, e.g. `USD`.
     #[oai(validator(pattern = "^[A-Z]{3}$"))]
     currency: Text,
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     max_guests: i64,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bedrooms: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bathrooms: Option<i64>,
     /// Compared case-insensitively; at most 50.
-    #[oai(validator(max_items = 50))]
+    #[oai(nullable, validator(max_items = 50))]
     amenities: Option<Vec<Text>>,
     /// http(s) URLs; at most 50.
-    #[oai(validator(max_items = 50))]
+    #[oai(nullable, validator(max_items = 50))]
     photos: Option<Vec<Text>>,
     /// Default `moderate`.
+    #[oai(nullable)]
     cancellation_policy: Option<Policy>,
 }
 
@@ -173,40 +178,41 @@ struct CreatePropertyRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdatePropertyRequest {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
     name: Option<Text>,
-    #[oai(validator(max_length = 10000))]
+    #[oai(nullable, validator(max_length = 10000))]
     description: Option<Text>,
-    #[oai(validator(min_length = 1, max_length = 500))]
+    #[oai(nullable, validator(min_length = 1, max_length = 500))]
     address: Option<Text>,
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(nullable, validator(min_length = 1, max_length = 100))]
     city: Option<Text>,
-    #[oai(validator(min_length = 2, max_length = 100))]
+    #[oai(nullable, validator(min_length = 2, max_length = 100))]
     country: Option<Text>,
     /// `null` removes it.
-    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
+    #[oai(nullable, validator(minimum(value = "-90"), maximum(value = "90")))]
     latitude: MaybeUndefined<f64>,
     /// `null` removes it.
-    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
+    #[oai(nullable, validator(minimum(value = "-180"), maximum(value = "180")))]
     longitude: MaybeUndefined<f64>,
     /// Applies to new bookings; existing ones keep their price.
-    #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "100000000")))]
     price_per_night: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100000000")))]
     cleaning_fee: Option<i64>,
-    #[oai(validator(pattern = "^[A-Z]{3}$"))]
+    #[oai(nullable, validator(pattern = "^[A-Z]{3}$"))]
     currency: Option<Text>,
-    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "100")))]
     max_guests: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bedrooms: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bathrooms: Option<i64>,
-    #[oai(validator(max_items = 50))]
+    #[oai(nullable, validator(max_items = 50))]
     amenities: Option<Vec<Text>>,
-    #[oai(validator(max_items = 50))]
+    #[oai(nullable, validator(max_items = 50))]
     photos: Option<Vec<Text>>,
     /// Applies to new bookings.
+    #[oai(nullable)]
     cancellation_policy: Option<Policy>,
 }
 
@@ -372,7 +378,7 @@ impl PropertiesApi {
         guests: Query<Option<i64>>,
         /// Every one of these amenities (repeat the parameter).
         #[oai(validator(max_items = 20))]
-        amenities: Query<Vec<String>>,
+        amenities: Query<Option<Vec<String>>>,
         /// Free text over name and description (web search syntax: quotes, `-word`, `or`).
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
@@ -415,8 +421,12 @@ impl PropertiesApi {
         {
             errors.add("max_price", "must not be below min_price");
         }
-        let amenities =
-            amenities.0.iter().filter_map(|a| errors.check("amenities", properties::normalize_amenity(a))).collect();
+        let amenities = amenities
+            .0
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| errors.check("amenities", properties::normalize_amenity(a)))
+            .collect();
         let search = Search {
             city: city.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
             country: country.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),

@@ -59,6 +59,7 @@ impl From<Review> for ReviewBody {
 struct ReviewPage {
     items: Vec<ReviewBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -69,7 +70,7 @@ struct CreateReviewRequest {
     booking_id: Uuid,
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     rating: i64,
-    #[oai(validator(max_length = 5000))]
+    #[oai(nullable, validator(max_length = 5000))]
     comment: Option<Text>,
 }
 
@@ -77,9 +78,9 @@ struct CreateReviewRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdateReviewRequest {
-    #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "5")))]
     rating: Option<i64>,
-    #[oai(validator(max_length = 5000))]
+    #[oai(nullable, validator(max_length = 5000))]
     comment: Option<Text>,
 }
 

@@ -75,6 +75,7 @@ struct UserBody {
     email: String,
     first_name: String,
     last_name: String,
+    #[oai(nullable)]
     phone_number: Option<String>,
     role: UserRole,
     created_at: DateTime<Utc>,
@@ -101,6 +102,7 @@ impl From<User> for UserBody {
 struct UserPage {
     items: Vec<UserBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -117,9 +119,10 @@ struct CreateUserRequest {
     first_name: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
     last_name: Text,
-    #[oai(validator(max_length = 32))]
+    #[oai(nullable, validator(max_length = 32))]
     phone_number: Option<Text>,
     /// `guest` (default) or `host`.
+    #[oai(nullable)]
     role: Option<RegistrationRole>,
 }
 
@@ -127,22 +130,23 @@ struct CreateUserRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdateUserRequest {
-    #[oai(validator(max_length = 254))]
+    #[oai(nullable, validator(max_length = 254))]
     email: Option<Text>,
     /// A new password; signs the account out everywhere.
-    #[oai(validator(min_length = 8, max_length = 128))]
+    #[oai(nullable, validator(min_length = 8, max_length = 128))]
     password: Option<Text>,
     /// Required to change one's own email or password.
-    #[oai(validator(max_length = 128))]
+    #[oai(nullable, validator(max_length = 128))]
     current_password: Option<Text>,
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(nullable, validator(min_length = 1, max_length = 100))]
     first_name: Option<Text>,
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(nullable, validator(min_length = 1, max_length = 100))]
     last_name: Option<Text>,
     /// `null` removes the phone number.
-    #[oai(validator(max_length = 32))]
+    #[oai(nullable, validator(max_length = 32))]
     phone_number: MaybeUndefined<Text>,
     /// Admins only.
+    #[oai(nullable)]
     role: Option<UserRole>,
 }
 
