@@ -103,6 +103,17 @@ fn count(raw: i64, min: i64, max: i64) -> Result<i32, String> {
 }
 
 /// Amenities are compared lower-case and trimmed; duplicates collapse.
+/// A free-text search filter (city, country, `q`): trimmed, `None` when
+/// blank. PostgreSQL text cannot hold NUL, so a filter with one is refused
+/// rather than sent.
+pub fn search_text(raw: &str) -> Result<Option<String>, &'static str> {
+    if raw.contains('\0') {
+        return Err("must not contain NUL characters");
+    }
+    let value = raw.trim();
+    Ok((!value.is_empty()).then(|| value.to_owned()))
+}
+
 pub fn normalize_amenity(raw: &str) -> Result<String, String> {
     let amenity = raw.trim().to_lowercase();
     if amenity.is_empty() || amenity.chars().count() > 50 || amenity.chars().any(char::is_control) {
@@ -543,6 +554,13 @@ pub async fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_filter_is_trimmed_blank_is_none_and_nul_is_refused() {
+        assert_eq!(search_text("  Lisbon "), Ok(Some("Lisbon".to_owned())));
+        assert_eq!(search_text("   "), Ok(None));
+        assert!(search_text("Lis\0bon").is_err());
+    }
 
     #[test]
     fn a_complete_listing_needs_its_core_fields_and_reports_all_problems() {

@@ -427,14 +427,18 @@ impl PropertiesApi {
             .iter()
             .filter_map(|a| errors.check("amenities", properties::normalize_amenity(a)))
             .collect();
+        let mut filter = |field: &str, raw: Option<String>| {
+            raw.and_then(|raw| errors.check(field, properties::search_text(&raw))).flatten()
+        };
+        let (city, country, text) = (filter("city", city.0), filter("country", country.0), filter("q", q.0));
         let search = Search {
-            city: city.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
-            country: country.0.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
+            city,
+            country,
             min_price: min_price.0,
             max_price: max_price.0,
             guests: guests.0.map(|g| g as i32),
             amenities,
-            text: q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+            text,
             available,
             host_id: host_id.0.map(UserId),
         };
