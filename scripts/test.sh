@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite against real PostgreSQL, Redis and an SMTP catcher,
 # started here when they are not running. Each test makes its own database
-# and Redis namespace and removes them.
+# and Redis namespace and removes them. Then, unless arguments narrowed the
+# run to some tests, the contract stage: the built binaries as a running
+# system, driven by a client generated from openapi/openapi.json and fuzzed
+# by schemathesis (tests/contract/run.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -14,3 +17,7 @@ export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
 
 say "building and running the tests (target dir: $CARGO_TARGET_DIR)"
 cargo test --workspace --locked "$@"
+
+if [ "$#" -eq 0 ]; then
+  tests/contract/run.sh
+fi

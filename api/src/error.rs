@@ -216,6 +216,12 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) if db.constraint() == Some("bookings_guests_within_max") => {
                 Self::invalid_field("guests", "exceeds the property's maximum")
             }
+            // character_not_in_repertoire: a NUL character, which PostgreSQL
+            // text cannot hold, in input that no parser refused first.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+                tracing::warn!(error = %db, "text with a NUL character reached the database");
+                Self::invalid_field("request", "text must not contain NUL characters")
+            }
             sqlx::Error::Database(db) if db.is_check_violation() => {
                 Self::invalid_field(db.constraint().unwrap_or("request"), "breaks a data rule")
             }

@@ -9,6 +9,7 @@
 //! - [`cache`]: versioned Redis cache of property details and first search pages.
 //! - [`auth`]: JWT access tokens, Redis refresh-token sessions, the bearer scheme.
 //! - [`error`]: `ApiError` and the problem+json rendering of every failure.
+//! - [`openapi`]: the served OpenAPI document, corrected for generators; `Allow` of a 405.
 //! - [`rate_limit`]: per-client and sign-in budgets in Redis (429).
 //! - [`request_id`]: the per-request id and tracing span.
 //! - [`idempotency`]: `Idempotency-Key` replay of retried writes.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod graphql;
 pub mod idempotency;
 pub mod listings;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -1,16 +1,23 @@
 //! Builds the HTTP application and runs it until told to stop.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use poem::{
-    EndpointExt, IntoEndpoint, Route, Server,
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, Server,
+    endpoint::make_sync,
+    http::{HeaderValue, StatusCode, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
 use shared::Config;
 
-use crate::{error, graphql, rate_limit, request_id, routes, state::AppState};
+use crate::{
+    error, graphql,
+    openapi::{self, AllowedMethods},
+    rate_limit, request_id, routes,
+    state::AppState,
+};
 
 /// The API server, bound to its address and ready to run.
 pub struct Application {
@@ -69,23 +76,42 @@ impl Application {
 /// and the middleware every request goes through.
 pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
     let api = routes::api(state);
-    let spec = api.spec_endpoint();
+    let document = openapi::document(&api.spec());
+    let allowed = Arc::new(AllowedMethods::from_document(&document));
     let docs = api.swagger_ui();
     Route::new()
         .nest("/", api)
-        .at("/openapi.json", spec)
+        .at("/openapi.json", poem::get(make_sync(move |_| document.clone().with_content_type("application/json"))))
         .at("/graphql", graphql::endpoint(state))
         .nest("/docs", docs)
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(rate_limit::per_client)
         .data(state.clone())
         .catch_all_error(error::render_problem)
+        .around(move |next, request| with_allow_header(next, request, allowed.clone()))
         .with(CatchPanic::new().with_handler(|_| error::panic_response()))
         .around(request_id::with_request_id)
         .into_endpoint()
 }
 
+/// A 405 lists the methods the path has in `Allow` (RFC 9110, 15.5.6).
+async fn with_allow_header<E: Endpoint>(
+    next: E,
+    request: Request,
+    allowed: Arc<AllowedMethods>,
+) -> poem::Result<Response> {
+    let path = request.uri().path().to_owned();
+    let mut response = next.call(request).await?.into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let methods = if path.trim_end_matches('/') == "/openapi.json" { Some("GET") } else { allowed.of(&path) };
+        if let Some(value) = methods.and_then(|m| HeaderValue::from_str(m).ok()) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+    }
+    Ok(response)
+}
+
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi_spec(state: &AppState) -> String {
-    routes::api(state).spec()
+    openapi::document(&routes::api(state).spec())
 }

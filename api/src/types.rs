@@ -1,5 +1,5 @@
-//! Scalar types of the API schema that poem-openapi does not describe as
-//! clients expect.
+//! Scalar types of the API schema that poem-openapi does not describe or
+//! parse as clients expect.
 
 use std::borrow::Cow;
 
@@ -77,6 +77,81 @@ impl async_graphql::ScalarType for Date {
 
     fn to_value(&self) -> async_graphql::Value {
         async_graphql::Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+/// A string field of a request body: a JSON string and nothing else.
+///
+/// poem-openapi's `String` also takes JSON numbers and booleans (`false`
+/// becomes `"false"`), so a client sending the wrong type would be
+/// answered 2xx instead of 400. The schema and the validators (lengths,
+/// patterns) are those of `String`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl Text {
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// The strings of optional text fields, as the domain takes them.
+pub fn strings(texts: Option<Vec<Text>>) -> Option<Vec<String>> {
+    texts.map(|texts| texts.into_iter().map(Text::into_inner).collect())
+}
+
+impl From<Text> for String {
+    fn from(text: Text) -> Self {
+        text.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Type for Text {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        String::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl ParseFromJSON for Text {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            Value::String(text) => Ok(Self(text)),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl ToJSON for Text {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
     }
 }
 

@@ -104,6 +104,17 @@ fn count(raw: i64, min: i64, max: i64) -> Result<i32, String> {
 }
 
 /// Amenities are compared lower-case and trimmed; duplicates collapse.
+/// A free-text search filter (city, country, `q`): trimmed, `None` when
+/// blank. PostgreSQL text cannot hold NUL, so a filter with one is refused
+/// rather than sent.
+pub fn search_text(raw: &str) -> Result<Option<String>, &'static str> {
+    if raw.contains('\0') {
+        return Err("must not contain NUL characters");
+    }
+    let value = raw.trim();
+    Ok((!value.is_empty()).then(|| value.to_owned()))
+}
+
 pub fn normalize_amenity(raw: &str) -> Result<String, String> {
     let amenity = raw.trim().to_lowercase();
     if amenity.is_empty() || amenity.chars().count() > 50 || amenity.chars().any(char::is_control) {
@@ -543,15 +554,18 @@ impl RawSearch {
             g => g.map(|g| g as i32),
         };
         let amenities = self.amenities.iter().filter_map(|a| errors.check("amenities", normalize_amenity(a))).collect();
-        let trimmed = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut filter =
+            |field: &str, raw: Option<String>| raw.and_then(|raw| errors.check(field, search_text(&raw))).flatten();
+        let (city, country, text) =
+            (filter("city", self.city), filter("country", self.country), filter("q", self.text));
         let search = Search {
-            city: trimmed(self.city),
-            country: trimmed(self.country),
+            city,
+            country,
             min_price: self.min_price,
             max_price: self.max_price,
             guests,
             amenities,
-            text: trimmed(self.text),
+            text,
             available,
             host_id: self.host_id,
         };
@@ -676,6 +690,13 @@ pub async fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_filter_is_trimmed_blank_is_none_and_nul_is_refused() {
+        assert_eq!(search_text("  Lisbon "), Ok(Some("Lisbon".to_owned())));
+        assert_eq!(search_text("   "), Ok(None));
+        assert!(search_text("Lis\0bon").is_err());
+    }
 
     #[test]
     fn a_complete_listing_needs_its_core_fields_and_reports_all_problems() {

@@ -25,11 +25,15 @@ pub struct Review {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A validated comment: at most 5000 characters, trimmed.
+/// A validated comment: at most 5000 characters, trimmed, no control
+/// characters but line breaks and tabs (PostgreSQL text cannot even hold NUL).
 pub fn parse_comment(raw: &str) -> Result<String, String> {
     let comment = raw.trim();
     if comment.chars().count() > 5000 {
         return Err("must be at most 5000 characters".into());
+    }
+    if comment.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err("must not contain control characters".into());
     }
     Ok(comment.to_owned())
 }

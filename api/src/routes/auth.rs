@@ -13,6 +13,7 @@ use crate::{
     rate_limit,
     routes::Tag,
     state::AppState,
+    types::Text,
 };
 
 pub struct AuthApi {
@@ -24,9 +25,9 @@ pub struct AuthApi {
 #[oai(deny_unknown_fields)]
 struct LoginRequest {
     #[oai(validator(max_length = 254))]
-    email: String,
+    email: Text,
     #[oai(validator(max_length = 128))]
-    password: String,
+    password: Text,
 }
 
 /// A refresh token from a previous login or refresh.
@@ -34,7 +35,7 @@ struct LoginRequest {
 #[oai(deny_unknown_fields)]
 struct RefreshRequest {
     #[oai(validator(max_length = 128))]
-    refresh_token: String,
+    refresh_token: Text,
 }
 
 /// Tokens of a session.
@@ -97,7 +98,7 @@ impl AuthApi {
                 return Err(budget.refusal("failed sign-ins for this account"));
             }
         }
-        let candidate = Password::candidate(body.0.password);
+        let candidate = Password::candidate(body.0.password.into_inner());
         let account = match Email::parse(&body.0.email) {
             Ok(email) => users::credentials_by_email(&self.state.db, &email).await?,
             Err(_) => None,

@@ -105,10 +105,14 @@ pub(crate) struct BookingBody {
     /// The property's policy when the booking was made.
     pub(crate) cancellation_policy: Policy,
     /// When an unpaid hold lapses.
+    #[oai(nullable)]
     pub(crate) expires_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub(crate) cancelled_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub(crate) cancelled_by: Option<Uuid>,
     /// Refund due by the cancellation policy, once cancelled.
+    #[oai(nullable)]
     pub(crate) refund_amount: Option<i64>,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
@@ -148,6 +152,7 @@ impl BookingBody {
 struct BookingPage {
     items: Vec<BookingBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -168,9 +173,11 @@ struct CreateBookingRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdateBookingRequest {
+    #[oai(nullable)]
     check_in: Option<Date>,
+    #[oai(nullable)]
     check_out: Option<Date>,
-    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "100")))]
     guests: Option<i64>,
 }
 

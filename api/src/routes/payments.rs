@@ -21,7 +21,7 @@ use crate::{
     routes::Tag,
     state::AppState,
     stripe_webhook,
-    types::RawJson,
+    types::{RawJson, Text},
 };
 
 pub struct PaymentsApi {
@@ -68,9 +68,12 @@ pub(crate) struct PaymentBody {
     pub(crate) currency: String,
     pub(crate) status: Status,
     pub(crate) refunded_amount: i64,
+    #[oai(nullable)]
     pub(crate) payment_method: Option<String>,
     /// The Stripe PaymentIntent id, once one exists.
+    #[oai(nullable)]
     pub(crate) provider_reference: Option<String>,
+    #[oai(nullable)]
     pub(crate) failure_reason: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
@@ -99,6 +102,7 @@ impl From<Payment> for PaymentBody {
 struct PaymentPage {
     items: Vec<PaymentBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -109,8 +113,8 @@ struct CreatePaymentRequest {
     booking_id: Uuid,
     /// A Stripe payment method id. With a test key it defaults to
     /// `pm_card_visa`; `pm_card_chargeDeclined` is declined.
-    #[oai(validator(max_length = 255))]
-    payment_method: Option<String>,
+    #[oai(nullable, validator(max_length = 255))]
+    payment_method: Option<Text>,
 }
 
 #[derive(ApiResponse)]

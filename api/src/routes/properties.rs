@@ -18,7 +18,7 @@ use crate::{
     listings,
     routes::Tag,
     state::AppState,
-    types::Date,
+    types::{Date, Text, strings},
 };
 
 pub struct PropertiesApi {
@@ -70,7 +70,9 @@ pub struct PropertyBody {
     pub(crate) address: String,
     pub(crate) city: String,
     pub(crate) country: String,
+    #[oai(nullable)]
     pub(crate) latitude: Option<f64>,
+    #[oai(nullable)]
     pub(crate) longitude: Option<f64>,
     pub(crate) price_per_night: i64,
     pub(crate) cleaning_fee: i64,
@@ -82,6 +84,7 @@ pub struct PropertyBody {
     pub(crate) photos: Vec<String>,
     pub(crate) cancellation_policy: Policy,
     /// Average of the ratings, two decimals; null before the first review.
+    #[oai(nullable)]
     pub(crate) rating_average: Option<f64>,
     pub(crate) review_count: i32,
     /// False once the host removed the listing (kept for its guests' history).
@@ -125,6 +128,7 @@ impl From<Property> for PropertyBody {
 struct PropertyPage {
     items: Vec<PropertyBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -133,39 +137,40 @@ struct PropertyPage {
 #[oai(deny_unknown_fields)]
 struct CreatePropertyRequest {
     #[oai(validator(min_length = 1, max_length = 200))]
-    name: String,
-    #[oai(validator(max_length = 10000))]
-    description: Option<String>,
+    name: Text,
+    #[oai(nullable, validator(max_length = 10000))]
+    description: Option<Text>,
     #[oai(validator(min_length = 1, max_length = 500))]
-    address: String,
+    address: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
-    city: String,
+    city: Text,
     #[oai(validator(min_length = 2, max_length = 100))]
-    country: String,
-    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
+    country: Text,
+    #[oai(nullable, validator(minimum(value = "-90"), maximum(value = "90")))]
     latitude: Option<f64>,
-    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
+    #[oai(nullable, validator(minimum(value = "-180"), maximum(value = "180")))]
     longitude: Option<f64>,
     #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
     price_per_night: i64,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100000000")))]
     cleaning_fee: Option<i64>,
     /// ISO 4217, e.g. `USD`.
     #[oai(validator(pattern = "^[A-Z]{3}$"))]
-    currency: String,
+    currency: Text,
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     max_guests: i64,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bedrooms: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bathrooms: Option<i64>,
     /// Compared case-insensitively; at most 50.
-    #[oai(validator(max_items = 50))]
-    amenities: Option<Vec<String>>,
+    #[oai(nullable, validator(max_items = 50))]
+    amenities: Option<Vec<Text>>,
     /// http(s) URLs; at most 50.
-    #[oai(validator(max_items = 50))]
-    photos: Option<Vec<String>>,
+    #[oai(nullable, validator(max_items = 50))]
+    photos: Option<Vec<Text>>,
     /// Default `moderate`.
+    #[oai(nullable)]
     cancellation_policy: Option<Policy>,
 }
 
@@ -173,40 +178,41 @@ struct CreatePropertyRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdatePropertyRequest {
-    #[oai(validator(min_length = 1, max_length = 200))]
-    name: Option<String>,
-    #[oai(validator(max_length = 10000))]
-    description: Option<String>,
-    #[oai(validator(min_length = 1, max_length = 500))]
-    address: Option<String>,
-    #[oai(validator(min_length = 1, max_length = 100))]
-    city: Option<String>,
-    #[oai(validator(min_length = 2, max_length = 100))]
-    country: Option<String>,
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
+    name: Option<Text>,
+    #[oai(nullable, validator(max_length = 10000))]
+    description: Option<Text>,
+    #[oai(nullable, validator(min_length = 1, max_length = 500))]
+    address: Option<Text>,
+    #[oai(nullable, validator(min_length = 1, max_length = 100))]
+    city: Option<Text>,
+    #[oai(nullable, validator(min_length = 2, max_length = 100))]
+    country: Option<Text>,
     /// `null` removes it.
-    #[oai(validator(minimum(value = "-90"), maximum(value = "90")))]
+    #[oai(nullable, validator(minimum(value = "-90"), maximum(value = "90")))]
     latitude: MaybeUndefined<f64>,
     /// `null` removes it.
-    #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
+    #[oai(nullable, validator(minimum(value = "-180"), maximum(value = "180")))]
     longitude: MaybeUndefined<f64>,
     /// Applies to new bookings; existing ones keep their price.
-    #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "100000000")))]
     price_per_night: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100000000")))]
     cleaning_fee: Option<i64>,
-    #[oai(validator(pattern = "^[A-Z]{3}$"))]
-    currency: Option<String>,
-    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    #[oai(nullable, validator(pattern = "^[A-Z]{3}$"))]
+    currency: Option<Text>,
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "100")))]
     max_guests: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bedrooms: Option<i64>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     bathrooms: Option<i64>,
-    #[oai(validator(max_items = 50))]
-    amenities: Option<Vec<String>>,
-    #[oai(validator(max_items = 50))]
-    photos: Option<Vec<String>>,
+    #[oai(nullable, validator(max_items = 50))]
+    amenities: Option<Vec<Text>>,
+    #[oai(nullable, validator(max_items = 50))]
+    photos: Option<Vec<Text>>,
     /// Applies to new bookings.
+    #[oai(nullable)]
     cancellation_policy: Option<Policy>,
 }
 
@@ -221,21 +227,21 @@ fn maybe(value: MaybeUndefined<f64>) -> Option<Option<f64>> {
 impl From<CreatePropertyRequest> for RawPropertyFields {
     fn from(r: CreatePropertyRequest) -> Self {
         Self {
-            name: Some(r.name),
-            description: r.description,
-            address: Some(r.address),
-            city: Some(r.city),
-            country: Some(r.country),
+            name: Some(r.name.into()),
+            description: r.description.map(Into::into),
+            address: Some(r.address.into()),
+            city: Some(r.city.into()),
+            country: Some(r.country.into()),
             latitude: r.latitude.map(Some),
             longitude: r.longitude.map(Some),
             price_per_night: Some(r.price_per_night),
             cleaning_fee: r.cleaning_fee,
-            currency: Some(r.currency),
+            currency: Some(r.currency.into()),
             max_guests: Some(r.max_guests),
             bedrooms: r.bedrooms,
             bathrooms: r.bathrooms,
-            amenities: r.amenities,
-            photos: r.photos,
+            amenities: strings(r.amenities),
+            photos: strings(r.photos),
             cancellation_policy: r.cancellation_policy.map(Into::into),
         }
     }
@@ -244,21 +250,21 @@ impl From<CreatePropertyRequest> for RawPropertyFields {
 impl From<UpdatePropertyRequest> for RawPropertyFields {
     fn from(r: UpdatePropertyRequest) -> Self {
         Self {
-            name: r.name,
-            description: r.description,
-            address: r.address,
-            city: r.city,
-            country: r.country,
+            name: r.name.map(Into::into),
+            description: r.description.map(Into::into),
+            address: r.address.map(Into::into),
+            city: r.city.map(Into::into),
+            country: r.country.map(Into::into),
             latitude: maybe(r.latitude),
             longitude: maybe(r.longitude),
             price_per_night: r.price_per_night,
             cleaning_fee: r.cleaning_fee,
-            currency: r.currency,
+            currency: r.currency.map(Into::into),
             max_guests: r.max_guests,
             bedrooms: r.bedrooms,
             bathrooms: r.bathrooms,
-            amenities: r.amenities,
-            photos: r.photos,
+            amenities: strings(r.amenities),
+            photos: strings(r.photos),
             cancellation_policy: r.cancellation_policy.map(Into::into),
         }
     }
@@ -343,7 +349,7 @@ impl PropertiesApi {
         guests: Query<Option<i64>>,
         /// Every one of these amenities (repeat the parameter).
         #[oai(validator(max_items = 20))]
-        amenities: Query<Vec<String>>,
+        amenities: Query<Option<Vec<String>>>,
         /// Free text over name and description (web search syntax: quotes, `-word`, `or`).
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
@@ -368,7 +374,7 @@ impl PropertiesApi {
             min_price: min_price.0,
             max_price: max_price.0,
             guests: guests.0,
-            amenities: amenities.0,
+            amenities: amenities.0.unwrap_or_default(),
             text: q.0,
             check_in: check_in.0.map(|d| d.0),
             check_out: check_out.0.map(|d| d.0),

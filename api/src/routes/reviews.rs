@@ -17,6 +17,7 @@ use crate::{
     error::{ApiError, Result},
     routes::Tag,
     state::AppState,
+    types::Text,
 };
 
 pub struct ReviewsApi {
@@ -59,6 +60,7 @@ impl From<Review> for ReviewBody {
 struct ReviewPage {
     items: Vec<ReviewBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -69,18 +71,18 @@ struct CreateReviewRequest {
     booking_id: Uuid,
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     rating: i64,
-    #[oai(validator(max_length = 5000))]
-    comment: Option<String>,
+    #[oai(nullable, validator(max_length = 5000))]
+    comment: Option<Text>,
 }
 
 /// Changes to a review; a field left out keeps its value.
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdateReviewRequest {
-    #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "5")))]
     rating: Option<i64>,
-    #[oai(validator(max_length = 5000))]
-    comment: Option<String>,
+    #[oai(nullable, validator(max_length = 5000))]
+    comment: Option<Text>,
 }
 
 #[derive(ApiResponse)]

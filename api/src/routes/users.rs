@@ -23,6 +23,7 @@ use crate::{
     request_id::RequestId,
     routes::Tag,
     state::AppState,
+    types::Text,
 };
 
 pub struct UsersApi {
@@ -76,6 +77,7 @@ pub(crate) struct UserBody {
     pub(crate) email: String,
     pub(crate) first_name: String,
     pub(crate) last_name: String,
+    #[oai(nullable)]
     pub(crate) phone_number: Option<String>,
     pub(crate) role: UserRole,
     pub(crate) created_at: DateTime<Utc>,
@@ -102,6 +104,7 @@ impl From<User> for UserBody {
 struct UserPage {
     items: Vec<UserBody>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 
@@ -110,17 +113,18 @@ struct UserPage {
 #[oai(deny_unknown_fields)]
 struct CreateUserRequest {
     #[oai(validator(max_length = 254))]
-    email: String,
+    email: Text,
     /// 8 to 128 characters.
     #[oai(validator(min_length = 8, max_length = 128))]
-    password: String,
+    password: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
-    first_name: String,
+    first_name: Text,
     #[oai(validator(min_length = 1, max_length = 100))]
-    last_name: String,
-    #[oai(validator(max_length = 32))]
-    phone_number: Option<String>,
+    last_name: Text,
+    #[oai(nullable, validator(max_length = 32))]
+    phone_number: Option<Text>,
     /// `guest` (default) or `host`.
+    #[oai(nullable)]
     role: Option<RegistrationRole>,
 }
 
@@ -128,22 +132,23 @@ struct CreateUserRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 struct UpdateUserRequest {
-    #[oai(validator(max_length = 254))]
-    email: Option<String>,
+    #[oai(nullable, validator(max_length = 254))]
+    email: Option<Text>,
     /// A new password; signs the account out everywhere.
-    #[oai(validator(min_length = 8, max_length = 128))]
-    password: Option<String>,
+    #[oai(nullable, validator(min_length = 8, max_length = 128))]
+    password: Option<Text>,
     /// Required to change one's own email or password.
-    #[oai(validator(max_length = 128))]
-    current_password: Option<String>,
-    #[oai(validator(min_length = 1, max_length = 100))]
-    first_name: Option<String>,
-    #[oai(validator(min_length = 1, max_length = 100))]
-    last_name: Option<String>,
+    #[oai(nullable, validator(max_length = 128))]
+    current_password: Option<Text>,
+    #[oai(nullable, validator(min_length = 1, max_length = 100))]
+    first_name: Option<Text>,
+    #[oai(nullable, validator(min_length = 1, max_length = 100))]
+    last_name: Option<Text>,
     /// `null` removes the phone number.
-    #[oai(validator(max_length = 32))]
-    phone_number: MaybeUndefined<String>,
+    #[oai(nullable, validator(max_length = 32))]
+    phone_number: MaybeUndefined<Text>,
     /// Admins only.
+    #[oai(nullable)]
     role: Option<UserRole>,
 }
 
@@ -165,7 +170,7 @@ impl CreateUserRequest {
     fn parse(self) -> Result<(NewUserFields, Password), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&self.email));
-        let password = errors.check("password", Password::parse_new(self.password));
+        let password = errors.check("password", Password::parse_new(self.password.into_inner()));
         let first_name = errors.check("first_name", PersonName::parse(&self.first_name));
         let last_name = errors.check("last_name", PersonName::parse(&self.last_name));
         let phone_number = match self.phone_number {
@@ -210,7 +215,7 @@ impl UpdateUserRequest {
         if let Some(raw) = self.email {
             changes.email = errors.check("email", Email::parse(&raw));
         }
-        let password = self.password.and_then(|raw| errors.check("password", Password::parse_new(raw)));
+        let password = self.password.and_then(|raw| errors.check("password", Password::parse_new(raw.into_inner())));
         if let Some(raw) = self.first_name {
             changes.first_name = errors.check("first_name", PersonName::parse(&raw));
         }
@@ -224,7 +229,11 @@ impl UpdateUserRequest {
         };
         changes.role = self.role.map(Role::from);
         errors.into_result()?;
-        Ok(ParsedUpdate { changes, password, current_password: self.current_password.map(Password::candidate) })
+        Ok(ParsedUpdate {
+            changes,
+            password,
+            current_password: self.current_password.map(|raw| Password::candidate(raw.into_inner())),
+        })
     }
 }
 

@@ -57,6 +57,22 @@ async fn fields_of_the_wrong_type_are_a_bad_request() {
 }
 
 #[tokio::test]
+async fn a_number_or_a_boolean_where_a_string_belongs_is_a_bad_request() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+
+    for (field, value) in [("first_name", json!(false)), ("password", json!(123_456_789)), ("email", json!(1))] {
+        let problem = refused_registration(&app, "application/json", &registration_with(field, Some(value)), 400).await;
+        assert_eq!(problem["type"], "/problems/malformed-body", "for {field}");
+    }
+    let login = json!({ "email": host.email, "password": 12_345_678 });
+    assert_problem(app.post("/auth/login", &login, None).await, 400).await;
+    assert_problem(app.post("/auth/logout", &json!({ "refresh_token": 42 }), None).await, 400).await;
+    let listing = crate::fixtures::listing(json!({ "name": false }));
+    assert_problem(app.post("/properties", &listing, Some(&host.access_token)).await, 400).await;
+}
+
+#[tokio::test]
 async fn missing_required_fields_are_a_bad_request() {
     let app = TestApp::spawn().await;
 
@@ -160,14 +176,25 @@ async fn an_unknown_route_is_a_not_found_problem() {
 }
 
 #[tokio::test]
-async fn an_unsupported_method_is_a_method_not_allowed_problem() {
+async fn an_unsupported_method_is_a_method_not_allowed_problem_that_lists_the_allowed_ones() {
     let app = TestApp::spawn().await;
     let admin = sign_up(&app, "admin").await;
+    let token = Some(admin.access_token.as_str());
+    let any_user = format!("/users/{}", admin.id);
 
-    let response =
-        send_raw(&app, Method::PATCH, "/users", Some("application/json"), "{}", Some(&admin.access_token)).await;
+    for (method, path, allowed) in [
+        (Method::PATCH, "/users", "GET, POST"),
+        (Method::TRACE, "/users/", "GET, POST"),
+        (Method::OPTIONS, "/users/me", "GET"),
+        (Method::POST, any_user.as_str(), "GET, PUT, DELETE"),
+        (Method::DELETE, "/openapi.json", "GET"),
+    ] {
+        let response = send_raw(&app, method.clone(), path, Some("application/json"), "{}", token).await;
 
-    assert_problem(response, 405).await;
+        let allow = response.headers().get("allow").map(|v| v.to_str().expect("ASCII").to_owned());
+        assert_eq!(allow.as_deref(), Some(allowed), "Allow of {method} {path}");
+        assert_problem(response, 405).await;
+    }
 }
 
 #[tokio::test]

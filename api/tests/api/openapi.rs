@@ -137,3 +137,99 @@ async fn the_docs_page_is_served_as_html() {
     let page = response.text().await.unwrap();
     assert!(page.contains("swagger"), "not the Swagger UI: {page}");
 }
+
+/// Every schema object in `value`, with a path for messages.
+fn schemas<'a>(value: &'a Value, path: String, found: &mut Vec<(String, &'a Value)>) {
+    match value {
+        Value::Object(object) => {
+            if object.contains_key("type") || object.contains_key("allOf") || object.contains_key("$ref") {
+                found.push((path.clone(), value));
+            }
+            for (key, child) in object {
+                schemas(child, format!("{path}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                schemas(child, format!("{path}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn a_documented_field_of_a_named_type_is_a_lone_reference_that_generators_can_read() {
+    let app = TestApp::spawn().await;
+    let spec = served_spec(&app).await;
+    let mut found = Vec::new();
+    schemas(&spec, String::new(), &mut found);
+
+    let composed: Vec<&String> = found
+        .iter()
+        .filter(|(_, schema)| schema["allOf"].as_array().is_some_and(|members| members.len() > 1))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(composed.is_empty(), "allOf with more than a $ref (openapi-python-client drops these): {composed:?}");
+    let role = &spec["components"]["schemas"]["CreateUserRequest"]["properties"]["role"];
+    assert_eq!(role["allOf"][0]["$ref"], "#/components/schemas/RegistrationRole", "{role}");
+    assert!(role["description"].is_string() && role["nullable"] == true, "{role}");
+}
+
+#[tokio::test]
+async fn an_optional_field_is_declared_nullable_since_the_server_writes_and_reads_null() {
+    let app = TestApp::spawn().await;
+    let spec = served_spec(&app).await;
+    // These two leave absent fields out instead of writing null.
+    let omitting = ["Problem", "ServiceStatus"];
+
+    for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
+        let Some(properties) = schema["properties"].as_object() else { continue };
+        let required: Vec<&str> =
+            schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        for (field, property) in properties {
+            if required.contains(&field.as_str()) || omitting.contains(&name.as_str()) {
+                assert!(property.get("nullable").is_none(), "{name}.{field} is required yet nullable");
+            } else {
+                assert_eq!(property["nullable"], true, "{name}.{field} is optional but not nullable: {property}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn request_bodies_refuse_unknown_fields_and_say_so() {
+    let app = TestApp::spawn().await;
+    let spec = served_spec(&app).await;
+
+    let mut bodies = 0;
+    for (id, op) in operations(&spec) {
+        let content = op["requestBody"]["content"].as_object();
+        let Some(reference) = content.into_iter().flatten().find_map(|(_, media)| media["schema"]["$ref"].as_str())
+        else {
+            continue;
+        };
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let schema = &spec["components"]["schemas"][name];
+        assert_eq!(schema["additionalProperties"], false, "{id}: {name} does not declare additionalProperties: false");
+        bodies += 1;
+    }
+    assert!(bodies >= 10, "only {bodies} request bodies found");
+    for name in ["Property", "Booking", "User", "Problem"] {
+        assert!(spec["components"]["schemas"][name].get("additionalProperties").is_none(), "{name} is closed");
+    }
+}
+
+#[tokio::test]
+async fn every_query_and_header_parameter_is_optional() {
+    let app = TestApp::spawn().await;
+    let spec = served_spec(&app).await;
+
+    for (id, op) in operations(&spec) {
+        for parameter in op["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] != "path" {
+                assert_eq!(parameter["required"], false, "{id}: parameter {} is required", parameter["name"]);
+            }
+        }
+    }
+}

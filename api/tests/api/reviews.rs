@@ -98,6 +98,26 @@ async fn a_review_without_a_comment_has_an_empty_one() {
 }
 
 #[tokio::test]
+async fn a_comment_with_control_characters_is_refused_and_line_breaks_are_kept() {
+    let app = TestApp::spawn().await;
+    let (_, _, guest, booking) = stayed(&app).await;
+
+    for comment in ["nul\u{0}inside", "bell\u{7}"] {
+        let body = review_body(&booking, 4, comment);
+        let problem = assert_problem(app.post("/reviews", &body, Some(&guest.access_token)).await, 422).await;
+        assert_eq!(error_fields(&problem), ["comment"], "{comment:?}: {problem}");
+    }
+    assert_eq!(review_count(&app).await, 0);
+
+    let body = review_body(&booking, 4, "Quiet.\nGood\tlight.");
+    let review = assert_json(app.post("/reviews", &body, Some(&guest.access_token)).await, 201).await;
+    assert_eq!(review["comment"], "Quiet.\nGood\tlight.");
+    let changed = json!({ "comment": "now with \u{0}" });
+    let problem = assert_problem(app.put(&path(&review), &changed, Some(&guest.access_token)).await, 422).await;
+    assert_eq!(error_fields(&problem), ["comment"]);
+}
+
+#[tokio::test]
 async fn the_rating_of_a_property_follows_every_review_written_changed_and_removed() {
     let app = TestApp::spawn().await;
     let host = sign_up(&app, "host").await;

@@ -612,3 +612,15 @@ async fn odd_free_text_is_searched_not_refused() {
     }
     assert_eq!(name_set(&app, "").await.len(), 5);
 }
+
+#[tokio::test]
+async fn a_text_filter_with_a_nul_character_is_refused_not_sent_to_the_database() {
+    let app = TestApp::spawn().await;
+
+    for query in ["city=Lis%00bon", "country=%00", "q=sea%00side"] {
+        let problem = assert_problem(app.get(&format!("/properties?{query}"), None).await, 422).await;
+        let field = query.split('=').next().unwrap();
+        assert_eq!(error_fields(&problem), [field], "{query}: {problem}");
+    }
+    assert_json(app.get("/properties?city=Lisbon", None).await, 200).await;
+}
