@@ -9,10 +9,12 @@
 //! While Redis is unreachable requests are let through: the limits guard
 //! capacity, not correctness.
 
-use std::{sync::LazyLock, time::Duration};
+use std::{net::IpAddr, sync::LazyLock, time::Duration};
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::HeaderValue};
 use redis::{Script, aio::ConnectionManager};
+
+use shared::config::IpRange;
 
 use crate::{error::ApiError, state::AppState};
 
@@ -88,13 +90,43 @@ fn client(state: &AppState, request: &Request) -> String {
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     match bearer.and_then(|token| state.tokens.verify(token)) {
         Some(actor) => format!("user:{}", actor.user_id),
-        None => format!("ip:{}", client_ip(request)),
+        None => format!("ip:{}", client_ip(&state.config.rate_limits.trusted_proxies, request)),
     }
 }
 
-/// The peer address of a request (no proxy headers are trusted).
-pub fn client_ip(request: &Request) -> String {
-    request.remote_addr().as_socket_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+/// The address of a request's client: the connection's peer, or, when the
+/// peer is a trusted proxy, the nearest address in `X-Forwarded-For` that
+/// is not one (entries to its left could be forged by the client).
+pub fn client_ip(trusted: &[IpRange], request: &Request) -> String {
+    let Some(peer) = request.remote_addr().as_socket_addr().map(|addr| addr.ip()) else {
+        return "unknown".to_owned();
+    };
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|range| range.contains(ip));
+    if !is_trusted(peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<&str> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    // From the nearest hop outwards: each trusted proxy vouches for the
+    // address it appended; an unparsable entry ends what can be believed.
+    let mut client = peer;
+    for part in forwarded.iter().rev() {
+        match part.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client.to_string()
 }
 
 /// Middleware: the per-client budget of every request but the probes.

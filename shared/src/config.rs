@@ -77,6 +77,50 @@ pub struct RateLimits {
     /// Requests per client (signed-in user, else IP) per window.
     pub requests_per_client: u64,
     pub requests_window: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`:
+    /// addresses or CIDR ranges, comma-separated; none by default).
+    pub trusted_proxies: Vec<IpRange>,
+}
+
+/// An IP address range in CIDR notation (a bare address is one address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        fn masked(bits: u128, width: u8, prefix: u8) -> u128 {
+            if prefix == 0 { 0 } else { bits >> (width - prefix) }
+        }
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u32::from(net).into(), 32, self.prefix) == masked(u32::from(ip).into(), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), 128, self.prefix) == masked(u128::from(ip), 128, self.prefix)
+            }
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip.to_ipv4_mapped().is_some_and(|ip| self.contains(ip.into())),
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let (address, prefix) = raw.trim().split_once('/').map_or((raw.trim(), None), |(a, p)| (a, Some(p)));
+        let network: std::net::IpAddr = address.parse().map_err(|_| format!("{raw:?} is not an IP address"))?;
+        let width = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => width,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(|| format!("bad prefix in {raw:?}"))?,
+        };
+        Ok(Self { network, prefix })
+    }
 }
 
 /// A configuration variable that is missing or malformed.
@@ -162,6 +206,13 @@ impl Config {
                 login_window: Duration::from_secs(number(&get, "LOGIN_LIMIT_WINDOW_SECS", 900)?),
                 requests_per_client: number(&get, "REQUEST_LIMIT_PER_CLIENT", 600)?,
                 requests_window: Duration::from_secs(number(&get, "REQUEST_LIMIT_WINDOW_SECS", 60)?),
+                trusted_proxies: get("TRUSTED_PROXIES")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|part| !part.trim().is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, String>>()
+                    .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?,
             },
             stripe_secret_key: stripe_key.into(),
             stripe_api_base,
@@ -231,6 +282,20 @@ mod tests {
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_ranges() {
+        let config = with(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,::1")]).unwrap();
+        let ranges = &config.rate_limits.trusted_proxies;
+        assert_eq!(ranges.len(), 3);
+        let trusted = |ip: &str| ranges.iter().any(|r| r.contains(ip.parse().unwrap()));
+        assert!(trusted("10.200.3.4") && trusted("192.168.1.7") && trusted("::1") && trusted("::ffff:10.0.0.1"));
+        assert!(!trusted("11.0.0.1") && !trusted("192.168.1.8") && !trusted("::2"));
+        assert!(with(&[]).unwrap().rate_limits.trusted_proxies.is_empty());
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.1/x"] {
+            assert_eq!(with(&[("TRUSTED_PROXIES", bad)]).unwrap_err().name, "TRUSTED_PROXIES", "{bad}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use poem::web::RemoteAddr;
+use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     domain::{Email, Password},
@@ -76,13 +76,13 @@ impl AuthApi {
     ///
     /// A wrong email and a wrong password get the same answer.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
-    async fn login(&self, body: Json<LoginRequest>, peer: &RemoteAddr) -> Result<Json<TokenResponse>> {
+    async fn login(&self, body: Json<LoginRequest>, request: &Request) -> Result<Json<TokenResponse>> {
         const REFUSED: &str = "The email or password is incorrect.";
         let limits = &self.state.config.rate_limits;
         let account_key =
             self.state.config.redis_key(&format!("ratelimit:login-account:{}", body.0.email.trim().to_lowercase()));
         if limits.enabled {
-            let ip = peer.as_socket_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+            let ip = rate_limit::client_ip(&limits.trusted_proxies, request);
             let ip_key = self.state.config.redis_key(&format!("ratelimit:login-ip:{ip}"));
             let redis = &self.state.redis;
             if let Some(budget) = rate_limit::count(redis, &ip_key, 1, limits.login_per_ip, limits.login_window).await

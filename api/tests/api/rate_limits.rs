@@ -14,6 +14,7 @@ fn limits(per_account: u64, per_ip: u64, per_client: u64) -> RateLimits {
         login_window: Duration::from_secs(2),
         requests_per_client: per_client,
         requests_window: Duration::from_secs(2),
+        trusted_proxies: Vec::new(),
     }
 }
 
@@ -120,4 +121,34 @@ async fn with_rate_limits_off_nothing_is_counted() {
     for _ in 0..3 {
         assert_eq!(login(&app, &account.email, "wrong password").await.status(), 401);
     }
+}
+
+async fn get_forwarded_for(app: &TestApp, forwarded_for: &str) -> reqwest::StatusCode {
+    let request = app.client.get(app.url("/properties")).header("x-forwarded-for", forwarded_for);
+    request.send().await.expect("GET /properties").status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    // The test client connects from 127.0.0.1: the proxy, when trusted.
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limits = RateLimits { trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()], ..limits(100, 100, 2) }
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(get_forwarded_for(&app, "203.0.113.7").await, 200);
+    }
+    assert_eq!(get_forwarded_for(&app, "203.0.113.7").await, 429, "this client's budget is spent");
+    assert_eq!(get_forwarded_for(&app, "198.51.100.9").await, 200, "another client's is not");
+    // A client cannot pick its address: only the entry the proxy appended counts.
+    assert_eq!(get_forwarded_for(&app, "198.51.100.1, 203.0.113.7").await, 429);
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_choose_its_address_with_x_forwarded_for() {
+    let app = TestApp::spawn_with(|c| c.rate_limits = limits(100, 100, 2)).await;
+    for forwarded in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(get_forwarded_for(&app, forwarded).await, 200);
+    }
+    assert_eq!(get_forwarded_for(&app, "203.0.113.3").await, 429, "all three are the peer's budget");
 }
