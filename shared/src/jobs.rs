@@ -56,14 +56,26 @@ impl Party {
 impl<J: Job> Envelope<J> {
     /// The span of one run of this job: its queue, id, attempt, and the
     /// request that caused it, so logs link a request to its jobs.
+    /// The span of one run of the job. `queued_ms` is the time from the
+    /// job's enqueueing (the commit that wrote it to the outbox) to this
+    /// run's start; for a job scheduled ahead, it includes the wait until due.
     pub fn span(&self, attempt: usize) -> tracing::Span {
+        let queued_ms =
+            self.enqueued_at().map(|at| (Utc::now() - at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0);
         tracing::info_span!(
             "job",
             queue = J::QUEUE,
             job_id = %self.job_id,
             request_id = self.request_id.as_deref().unwrap_or(""),
             attempt,
+            queued_ms,
         )
+    }
+
+    /// When the job was enqueued: its id is the UUIDv7 the outbox gave it.
+    pub fn enqueued_at(&self) -> Option<DateTime<Utc>> {
+        let (secs, nanos) = self.job_id.get_timestamp()?.to_unix();
+        DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
     }
 }
 
@@ -261,6 +273,19 @@ async fn push_envelope<J: Job>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_was_enqueued_when_its_outbox_id_was_made() {
+        let before = Utc::now();
+        let envelope = Envelope {
+            job_id: Uuid::now_v7(),
+            request_id: None,
+            job: EmailJob::Welcome { user_id: UserId(Uuid::nil()) },
+        };
+        let at = envelope.enqueued_at().expect("a UUIDv7 has a time");
+        assert!(at >= before - chrono::Duration::milliseconds(1) && at <= Utc::now(), "{at} vs {before}");
+        assert_eq!(Envelope { job_id: Uuid::new_v4(), ..envelope }.enqueued_at(), None);
+    }
 
     #[test]
     fn an_email_job_has_a_stable_wire_format() {
