@@ -86,13 +86,20 @@ pub async fn handle(
     deps: Data<Arc<PaymentDeps>>,
 ) -> Result<(), BoxDynError> {
     let span = job.span(attempt.current());
-    let request_id = job.request_id.as_deref();
-    let result = match &job.job {
-        PaymentJob::Charge { payment_id } => charge(&deps, *payment_id, request_id).instrument(span.clone()).await,
-        PaymentJob::Refund { payment_id, amount } => {
-            refund(&deps, *payment_id, *amount, request_id).instrument(span.clone()).await
+    let work = {
+        let (deps, job) = (Arc::clone(&deps), job.clone());
+        async move {
+            let request_id = job.request_id.as_deref();
+            match job.job {
+                PaymentJob::Charge { payment_id } => charge(&deps, payment_id, request_id).await,
+                PaymentJob::Refund { payment_id, amount } => refund(&deps, payment_id, amount, request_id).await,
+            }
         }
     };
+    let result = crate::startup::to_completion(work.instrument(span.clone()))
+        .await
+        .unwrap_or_else(|error| Err(Failure::Transient(error)));
+    let request_id = job.request_id.as_deref();
     let Err(Failure::Transient(error)) = result else {
         return Ok(());
     };

@@ -142,6 +142,21 @@ fn retry_policy(base: Duration, max_attempts: usize) -> BackoffRetryPolicy<Expon
     RetryPolicy::retries(max_attempts - 1).with_backoff(backoff)
 }
 
+/// Runs a job's work on a task of its own and waits for it.
+///
+/// When a consumer stops on a backend error (a Redis connection that
+/// breaks), apalis drops the futures of the jobs it was running, and
+/// [`supervise`] starts a new consumer that runs them again. Work cut off
+/// between its effect (an email accepted, a card charged) and the commit
+/// that records it would then be done twice; on a task of its own it runs to
+/// its end whatever becomes of the consumer, and the job's next run finds
+/// it recorded.
+pub(crate) async fn to_completion<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::spawn(work).await.map_err(|error| anyhow::anyhow!("the job's task failed: {error}"))
+}
+
 /// A future that resolves when `stop` is cancelled, as apalis wants it.
 async fn stopped(stop: CancellationToken) -> Result<(), std::io::Error> {
     stop.cancelled().await;

@@ -3,10 +3,11 @@
 //! it must survive.
 
 use std::{
-    net::TcpListener,
+    io::{BufRead, BufReader, Write},
+    net::{TcpListener, TcpStream},
     process::{Command, Stdio},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -14,7 +15,7 @@ use std::{
 
 use secrecy::SecretString;
 use serde_json::json;
-use shared::jobs::EmailJob;
+use shared::jobs::{EmailJob, Job};
 use testkit::{PrivateRedis, SmtpCatcher, TestApp, TestWorker};
 
 const PASSWORD: &str = "a long enough password";
@@ -156,6 +157,102 @@ async fn a_job_whose_worker_is_killed_mid_run_is_run_by_another_worker() {
     let sent: i64 = sqlx::query_scalar("select count(*) from sent_emails").fetch_one(&app.db).await.unwrap();
     assert_eq!(sent, 1);
     rescuer.stop().await;
+}
+
+/// An SMTP server that keeps each message as soon as its data ends and
+/// answers `250` only `hold` later: a client that goes away meanwhile had its
+/// message accepted without hearing so.
+fn slow_smtp(hold: Duration) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let kept = messages.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let _ = serve_smtp(stream, &kept, hold);
+            });
+        }
+    });
+    (port, messages)
+}
+
+fn serve_smtp(stream: TcpStream, kept: &Mutex<Vec<String>>, hold: Duration) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    writer.write_all(b"220 slow ESMTP\r\n")?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        if command == "DATA" {
+            writer.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
+            let mut message = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 || line == ".\r\n" {
+                    break;
+                }
+                message.push_str(&line);
+            }
+            kept.lock().unwrap().push(message);
+            std::thread::sleep(hold);
+            writer.write_all(b"250 OK queued\r\n")?;
+        } else if command == "QUIT" {
+            return writer.write_all(b"221 bye\r\n");
+        } else {
+            writer.write_all(b"250 OK\r\n")?;
+        }
+    }
+}
+
+// A Redis connection that breaks stops the worker's consumers, which are
+// started again; a job they were running must not be cut off between the
+// SMTP server's acceptance and the record of it, or it is mailed twice.
+#[tokio::test]
+async fn an_email_in_flight_when_the_worker_s_redis_connection_breaks_is_sent_once() {
+    let (port, messages) = slow_smtp(Duration::from_secs(2));
+    let redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_url = SecretString::from(format!("smtp://127.0.0.1:{port}"));
+        c.redis_url = SecretString::from(redis.url());
+    })
+    .await;
+    let worker = TestWorker::spawn(app.config.clone());
+    app.register(&TestApp::unique_email("cut"), PASSWORD, "guest").await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while messages.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the welcome email never reached the SMTP server");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The server holds its answer: cut every client of Redis, the worker's too.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").query_async(&mut conn).await.unwrap();
+
+    // The job finishes: run by the consumer started again after the one that
+    // held it stopped beating.
+    let done = format!("{}:done", app.config.redis_key(EmailJob::QUEUE));
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let finished: usize = redis::cmd("SCARD").arg(&done).query_async(&mut conn).await.unwrap();
+        if finished > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the welcome job never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await; // a second send would be held this long
+    assert_eq!(messages.lock().unwrap().len(), 1, "the welcome email was sent once");
+    let sent: i64 = sqlx::query_scalar("select count(*) from sent_emails").fetch_one(&app.db).await.unwrap();
+    assert_eq!(sent, 1, "and recorded");
+    worker.stop().await;
 }
 
 #[tokio::test]

@@ -39,15 +39,18 @@ pub const MAX_ATTEMPTS: usize = 6;
 /// apalis handler: one email job.
 pub async fn handle(job: Envelope<EmailJob>, attempt: Attempt, deps: Data<Arc<EmailDeps>>) -> Result<(), BoxDynError> {
     let span = job.span(attempt.current());
-    let result =
-        tokio::time::timeout(Duration::from_secs(30), send_once(&deps, &job.job)).instrument(span.clone()).await;
-    let error = match result {
-        Ok(Ok(outcome)) => {
+    let deps = Arc::clone(&deps);
+    let work = async move {
+        tokio::time::timeout(Duration::from_secs(30), send_once(&deps, &job.job))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after 30 s")))
+    };
+    let error = match crate::startup::to_completion(work.instrument(span.clone())).await.and_then(|sent| sent) {
+        Ok(outcome) => {
             span.in_scope(|| tracing::info!(outcome, "email job done"));
             return Ok(());
         }
-        Ok(Err(error)) => error,
-        Err(_) => anyhow::anyhow!("timed out after 30 s"),
+        Err(error) => error,
     };
     span.in_scope(|| tracing::warn!(error = format!("{error:#}"), "email job failed"));
     if attempt.current() >= MAX_ATTEMPTS {
