@@ -225,7 +225,7 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) if db.is_check_violation() => {
                 Self::invalid_field(db.constraint().unwrap_or("request"), "breaks a data rule")
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            error if shared::db::unavailable(error) => {
                 tracing::error!(error = %error, "database unavailable");
                 Self::unavailable("The database is unavailable; retry shortly.")
             }

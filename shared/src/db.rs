@@ -46,6 +46,22 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("applying database migrations")
 }
 
+/// True when `error` says the database is out of reach or going away (no
+/// connection to be had, the connection lost, the server shutting down,
+/// restarting or starting up): a retry later may succeed, and a client is
+/// told 503, not 500.
+pub fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        // SQLSTATE 57P01-03: admin_shutdown, crash_shutdown, cannot_connect_now;
+        // class 08: connection exceptions (08P01, a protocol violation, is a bug).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(&*code, "57P01" | "57P02" | "57P03") || (code.starts_with("08") && code != "08P01")
+        }),
+        _ => false,
+    }
+}
+
 /// Maps a database error to the name of the constraint it violated, if any.
 pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     match error {

@@ -145,7 +145,7 @@ fn problem_of(error: ApiError) -> Problem {
 /// A batch load that failed: the database is down, or something is wrong.
 fn load_failed(error: loaders::LoadError) -> async_graphql::Error {
     match &*error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+        error if shared::db::unavailable(error) => {
             tracing::error!(%error, "database unavailable");
             ApiError::unavailable("The database is unavailable; retry shortly.").into()
         }
