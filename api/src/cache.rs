@@ -9,6 +9,10 @@
 //! fill an entry under the old version, which nobody reads again: no
 //! cached answer is older than the last write whose response was sent.
 //!
+//! `CACHE=off` (`Config::cache_enabled`) makes [`Cache::versions`] answer
+//! `None`, so every read goes to PostgreSQL and nothing is stored; writes
+//! still bump versions for processes that cache.
+//!
 //! Versions: `property:<id>` (its detail), `properties` (every detail, when
 //! listings change in bulk, e.g. a host's account is deleted) and `search`
 //! (every cached search; bumped by any change to listings, availability or
@@ -41,6 +45,7 @@ pub struct Stats {
 pub struct Cache {
     redis: ConnectionManager,
     prefix: String,
+    enabled: bool,
     pub stats: Arc<Stats>,
 }
 
@@ -63,16 +68,22 @@ async fn within<T>(future: impl Future<Output = redis::RedisResult<T>>) -> Optio
 }
 
 impl Cache {
-    pub fn new(redis: ConnectionManager, prefix: String) -> Self {
-        Self { redis, prefix, stats: Arc::default() }
+    /// A cache under `prefix`; when not `enabled`, reads bypass it.
+    pub fn new(redis: ConnectionManager, prefix: String, enabled: bool) -> Self {
+        Self { redis, prefix, enabled, stats: Arc::default() }
     }
 
     fn version_key(&self, scope: &str) -> String {
         format!("{}v:{scope}", self.prefix)
     }
 
-    /// The current versions of `scopes`, read before the database.
+    /// The current versions of `scopes`, read before the database; `None`
+    /// (read from the database, store nothing) when the cache is off or
+    /// unreachable.
     pub async fn versions(&self, scopes: &[String]) -> Option<Versions> {
+        if !self.enabled {
+            return None;
+        }
         let keys: Vec<String> = scopes.iter().map(|s| self.version_key(s)).collect();
         let mut conn = self.redis.clone();
         let values: Vec<Option<u64>> = within(conn.mget(&keys)).await?;

@@ -36,7 +36,7 @@ impl AppState {
         Ok(Self {
             tokens: TokenIssuer::new(&config.jwt_secret, config.access_token_ttl),
             sessions: Sessions::new(redis.clone(), config.redis_key("session:"), config.refresh_token_ttl),
-            cache: Cache::new(redis.clone(), config.redis_key("cache:")),
+            cache: Cache::new(redis.clone(), config.redis_key("cache:"), config.cache_enabled),
             relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
             db,
             read_db,

@@ -58,6 +58,10 @@ pub struct Config {
     /// First pause between attempts of a failing job; it doubles, up to 60 s.
     pub job_retry_base: Duration,
     pub rate_limits: RateLimits,
+    /// `CACHE=off` serves every read from PostgreSQL (benchmarks, and to
+    /// rule the cache out); writes still bump versions, so other processes
+    /// with the cache on stay fresh.
+    pub cache_enabled: bool,
     pub stripe_secret_key: SecretString,
     /// Stripe's base URL; `None` means the real Stripe.
     pub stripe_api_base: Option<String>,
@@ -214,6 +218,11 @@ impl Config {
                     .collect::<Result<_, String>>()
                     .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?,
             },
+            cache_enabled: match get("CACHE").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => return Err(invalid("CACHE", format!("expected on or off, got {other:?}"))),
+            },
             stripe_secret_key: stripe_key.into(),
             stripe_api_base,
             stripe_webhook_secret: webhook_secret.into(),
@@ -325,6 +334,13 @@ mod tests {
         let err = with(&[("WORKER_CONCURRENCY", "many")]).unwrap_err();
         assert_eq!(err.name, "WORKER_CONCURRENCY");
         assert!(err.to_string().starts_with("invalid configuration: WORKER_CONCURRENCY"));
+    }
+
+    #[test]
+    fn the_cache_is_on_unless_turned_off() {
+        assert!(with(&[]).unwrap().cache_enabled);
+        assert!(!with(&[("CACHE", "off")]).unwrap().cache_enabled);
+        assert_eq!(with(&[("CACHE", "maybe")]).unwrap_err().name, "CACHE");
     }
 
     #[test]

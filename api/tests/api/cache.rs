@@ -145,3 +145,23 @@ async fn reads_answer_correctly_from_postgresql_while_redis_is_down() {
     assert_eq!(changed.status(), 200);
     assert_eq!(detail(&app, &property).await["price_per_night"], 11_000);
 }
+
+#[tokio::test]
+async fn with_the_cache_off_every_read_comes_from_postgresql() {
+    let app = TestApp::spawn_with(|c| c.cache_enabled = false).await;
+    let host = sign_up(&app, "host").await;
+    let property = id(&create_property(&app, &host, json!({"price_per_night": 10_000})).await);
+
+    let before = counters(&app).await;
+    detail(&app, &property).await;
+    search_ids(&app, "city=Lisbon").await;
+    // A change behind the API's back: with the cache on, the detail read
+    // above would still be served.
+    sqlx::query("update properties set price_per_night = 10500 where property_id = $1::uuid")
+        .bind(&property)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(detail(&app, &property).await["price_per_night"], 10_500);
+    assert_eq!(counters(&app).await, before, "the cache is neither read nor filled");
+}
