@@ -340,6 +340,12 @@ pub type BookingCursor = (CursorTime, BookingId);
 
 /// The bookings `actor` may see, filtered, newest first, after `cursor`;
 /// fetches `limit.fetch()` rows.
+///
+/// A caller who is both guest and host (no `party` filter) gets two
+/// branches, each seeking its own index (stays booked, by guest; stays at
+/// the caller's listings, by host) and merged: one `guest_id = $1 or
+/// host_id = $1` condition spans two tables, so no index serves it and
+/// every booking would be read and sorted.
 #[tracing::instrument(skip(executor))]
 pub async fn list(
     executor: impl PgExecutor<'_>,
@@ -348,25 +354,41 @@ pub async fn list(
     cursor: Option<BookingCursor>,
     limit: PageLimit,
 ) -> sqlx::Result<Vec<Booking>> {
-    let mut sql = QueryBuilder::<Postgres>::new(format!(
-        "select {COLUMNS} from bookings b join properties p using (property_id) where true"
-    ));
+    let mut sql = QueryBuilder::<Postgres>::new("");
+    // `others_only` keeps the caller's own stays out of the host branch
+    // (the guest branch lists them), so that nothing is listed twice.
+    let branch = |sql: &mut QueryBuilder<Postgres>, party: Option<Party>, others_only: bool| {
+        sql.push(format!("select {COLUMNS} from bookings b join properties p using (property_id) where true"));
+        match party {
+            Some(Party::Guest) => {
+                sql.push(" and b.guest_id = ").push_bind(actor.user_id);
+            }
+            Some(Party::Host) => {
+                sql.push(" and p.host_id = ").push_bind(actor.user_id);
+            }
+            None => {}
+        }
+        if others_only {
+            sql.push(" and b.guest_id <> ").push_bind(actor.user_id);
+        }
+        push_list_filters(sql, filter, cursor);
+        sql.push(" order by b.created_at desc, b.booking_id desc limit ").push_bind(limit.fetch());
+    };
     match filter.party {
-        Some(Party::Guest) => {
-            sql.push(" and b.guest_id = ").push_bind(actor.user_id);
+        None if !actor.is_admin() => {
+            sql.push("select * from ((");
+            branch(&mut sql, Some(Party::Guest), false);
+            sql.push(") union all (");
+            branch(&mut sql, Some(Party::Host), true);
+            sql.push(")) t order by created_at desc, booking_id desc limit ").push_bind(limit.fetch());
         }
-        Some(Party::Host) => {
-            sql.push(" and p.host_id = ").push_bind(actor.user_id);
-        }
-        None if actor.is_admin() => {}
-        None => {
-            sql.push(" and (b.guest_id = ")
-                .push_bind(actor.user_id)
-                .push(" or p.host_id = ")
-                .push_bind(actor.user_id)
-                .push(")");
-        }
+        party => branch(&mut sql, party, false),
     }
+    sql.build_query_as().fetch_all(executor).await
+}
+
+/// The status, property, dates and cursor conditions of a bookings list.
+fn push_list_filters(sql: &mut QueryBuilder<Postgres>, filter: &BookingFilter, cursor: Option<BookingCursor>) {
     // By the status as it stands now: a lapsed hold is expired, not pending.
     match filter.status {
         None => {}
@@ -393,8 +415,6 @@ pub async fn list(
     if let Some((created_at, id)) = cursor {
         sql.push(" and (b.created_at, b.booking_id) < (").push_bind(created_at.0).push(", ").push_bind(id).push(")");
     }
-    sql.push(" order by b.created_at desc, b.booking_id desc limit ").push_bind(limit.fetch());
-    sql.build_query_as().fetch_all(executor).await
 }
 
 /// The moment a stay's check-out day begins (UTC), when it completes.
