@@ -624,3 +624,27 @@ async fn a_text_filter_with_a_nul_character_is_refused_not_sent_to_the_database(
     }
     assert_json(app.get("/properties?city=Lisbon", None).await, 200).await;
 }
+
+#[tokio::test]
+async fn a_search_is_planned_for_its_own_values_never_from_a_cached_generic_plan() {
+    use shared::{
+        pagination::PageLimit,
+        properties::{Search, SortOrder},
+    };
+    let app = TestApp::spawn().await;
+    let mut conn = app.db.acquire().await.unwrap();
+    // PostgreSQL considers a generic plan from a prepared statement's sixth run on.
+    for n in 0..10 {
+        let search = Search { city: Some("Lisbon".into()), min_price: Some(n), ..Default::default() };
+        let limit = PageLimit::parse(None).unwrap();
+        shared::properties::search(&mut *conn, &search, SortOrder::Newest, None, limit).await.unwrap();
+    }
+    let (generic, custom): (i64, i64) = sqlx::query_as(
+        "select generic_plans, custom_plans from pg_prepared_statements
+         where statement like 'select property_id, host_id, %from properties p where p.deleted_at%'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!((generic, custom), (0, 10), "every run planned for its own values");
+}
