@@ -1,7 +1,10 @@
 //! Argon2id password hashing, off the async executor.
 
+use std::sync::OnceLock;
+
 use anyhow::Context;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use tokio::sync::Semaphore;
 
 use crate::domain::Password;
 
@@ -11,16 +14,36 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Hashes run at once in this process: one per core. Each holds 19 MiB
+/// and a core for its whole run, so more at a time only share the cores
+/// while their memory adds up (32 sign-ins at once took the API past
+/// 3 GiB, memory the allocator then kept). Others wait their turn here.
+fn permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
+/// Runs `work` on the blocking pool once a hashing permit is free.
+async fn limited<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    what: &'static str,
+) -> anyhow::Result<T> {
+    let _permit = permits().acquire().await.expect("BUG: the hashing semaphore is never closed");
+    tokio::task::spawn_blocking(work).await.context(what)?
+}
+
 /// Hashes a password into a PHC string, on the blocking pool.
 pub async fn hash(password: Password) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        hasher()
-            .hash_password(password.expose().as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-    })
+    limited(
+        move || {
+            hasher()
+                .hash_password(password.expose().as_bytes())
+                .map(|hash| hash.to_string())
+                .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+        },
+        "password hashing task",
+    )
     .await
-    .context("password hashing task")?
 }
 
 /// A PHC string of a password nobody has, verified when the account is
@@ -36,13 +59,15 @@ pub fn dummy_hash() -> &'static str {
 
 /// True when `password` matches the PHC string `hash`, on the blocking pool.
 pub async fn verify(password: Password, hash: String) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || match hasher().verify_password(password.expose().as_bytes(), hash.as_str()) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(e) => Err(anyhow::anyhow!("verifying a password hash: {e}")),
-    })
+    limited(
+        move || match hasher().verify_password(password.expose().as_bytes(), hash.as_str()) {
+            Ok(()) => Ok(true),
+            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+            Err(e) => Err(anyhow::anyhow!("verifying a password hash: {e}")),
+        },
+        "password verification task",
+    )
     .await
-    .context("password verification task")?
 }
 
 #[cfg(test)]
@@ -56,5 +81,34 @@ mod tests {
         assert!(verify(Password::candidate("correct horse".into()), hash.clone()).await.unwrap());
         assert!(!verify(Password::candidate("wrong horse".into()), hash).await.unwrap());
         assert!(!verify(Password::candidate("x".into()), dummy_hash().to_owned()).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_there_are_cores() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hash = hash(Password::parse_new("correct horse".into()).unwrap()).await.unwrap();
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let checks = (0..4 * cores).map(|_| {
+            let (running, most, hash) = (running.clone(), most.clone(), hash.clone());
+            tokio::spawn(async move {
+                limited(
+                    move || {
+                        let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                        let ok = hasher().verify_password(b"correct horse", hash.as_str()).is_ok();
+                        running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(ok)
+                    },
+                    "test",
+                )
+                .await
+            })
+        });
+        for check in futures::future::join_all(checks).await {
+            assert!(check.unwrap().unwrap());
+        }
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(most <= cores, "{most} hashes ran at once on {cores} cores");
     }
 }
