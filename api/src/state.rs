@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
-use shared::{Config, jobs::Queues, outbox::Relay};
+use shared::{Config, domain::PropertyId, jobs::Queues, outbox::Relay};
 use sqlx::PgPool;
 
 use crate::{
     auth::{Sessions, TokenIssuer},
-    cache::Cache,
+    cache::{self, Cache},
 };
 
 /// What every handler can reach; cheap to clone.
@@ -27,6 +27,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// After a committed change to bookings (created, changed, cancelled):
+    /// searches by availability are stale, and the jobs it wrote to the
+    /// outbox should leave now.
+    pub async fn bookings_changed(&self) {
+        self.cache.bump(&cache::availability_changed()).await;
+        self.relay.wake();
+    }
+
+    /// After a committed change to a listing's reviews: its rating changed.
+    pub async fn reviews_changed(&self, property: PropertyId) {
+        self.cache.bump(&cache::property_changed(property)).await;
+    }
+
     /// Builds the state with lazy connections: nothing is contacted yet, so
     /// a process starts while PostgreSQL or Redis is down.
     pub fn new(config: Config) -> anyhow::Result<Self> {

@@ -1,15 +1,17 @@
-//! `/graphql`: the same domain for flexible reads. Every resolver calls the
-//! `shared` functions REST calls, with the caller REST would see, so the
-//! rules live once; nested fields load through per-request DataLoaders.
+//! `/graphql`: the same domain for flexible reads, and the common writes.
+//! Every resolver calls the `shared` functions REST calls, with the caller
+//! REST would see, so the rules live once; nested fields load through
+//! per-request DataLoaders.
 //!
 //! Abusive queries are refused before they run: at most [`MAX_DEPTH`]
 //! levels and [`MAX_COMPLEXITY`] points, where a connection's children
 //! count once per item it may return.
 
 mod loaders;
+mod mutation;
 mod query;
 
-use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, Schema, SchemaBuilder, http::GraphiQLSource};
+use async_graphql::{EmptySubscription, ErrorExtensions, Schema, SchemaBuilder, http::GraphiQLSource};
 use async_graphql_poem::GraphQLResponse;
 use poem::{
     Endpoint, EndpointExt, Request, handler,
@@ -22,13 +24,15 @@ use shared::policy::Actor;
 use crate::{
     auth,
     error::{ApiError, Problem},
+    request_id::RequestId,
     state::AppState,
 };
 
 pub use loaders::Loaders;
+pub use mutation::Mutation;
 pub use query::Query;
 
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Deepest selection accepted: the schema itself nests at most 10 levels;
 /// introspection (GraphiQL, code generators) nests `ofType` up to 14.
@@ -39,8 +43,8 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 /// Largest request body, in bytes.
 const MAX_BODY: usize = 64 * 1024;
 
-fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription).limit_depth(MAX_DEPTH).limit_complexity(MAX_COMPLEXITY)
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription).limit_depth(MAX_DEPTH).limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The schema in SDL, as committed in `openapi/schema.graphql`.
@@ -85,7 +89,10 @@ async fn execute(
             Some(auth::actor_of_token(&state, token.trim()).await?)
         }
     };
-    let query = query.0.data(Caller(caller)).data(Loaders::new(&state.db));
+    let mut query = query.0.data(Caller(caller)).data(Loaders::new(&state.db));
+    if let Some(id) = request.extensions().get::<RequestId>() {
+        query = query.data(id.clone());
+    }
     Ok(schema.execute(query).await.into())
 }
 

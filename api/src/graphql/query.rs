@@ -33,7 +33,7 @@ use crate::{
     types::Date,
 };
 
-type Result<T> = async_graphql::Result<T>;
+pub(super) type Result<T> = async_graphql::Result<T>;
 
 /// Page size of a connection: `first`, 1 to 100 (REST's `limit`).
 fn page_limit(first: Option<i32>) -> Result<PageLimit> {
@@ -50,7 +50,7 @@ fn caller(ctx: &Context<'_>) -> Option<Actor> {
 }
 
 /// The signed-in caller, or `UNAUTHENTICATED`.
-fn signed_in(ctx: &Context<'_>) -> Result<Actor> {
+pub(super) fn signed_in(ctx: &Context<'_>) -> Result<Actor> {
     caller(ctx).ok_or_else(|| ApiError::unauthorized("Sign in: send `Authorization: Bearer <access token>`.").into())
 }
 

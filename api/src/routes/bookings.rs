@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use crate::{
     auth::BearerAuth,
-    cache,
     error::Result,
     idempotency::{self, Begun},
     request_id::RequestId,
@@ -238,8 +237,7 @@ impl BookingsApi {
         let booking = bookings::create(&mut guard.tx, auth.0, &request, now, Some(&request_id.0.0)).await?;
         let body = BookingBody::new(booking, now);
         guard.finish(201, &body).await?;
-        self.state.cache.bump(&cache::availability_changed()).await;
-        self.state.relay.wake();
+        self.state.bookings_changed().await;
         tracing::info!(booking_id = %body.id, "booking created");
         let location = format!("/bookings/{}", body.id);
         Ok(CreateBookingResponse::Created(Json(body), location, None))
@@ -324,8 +322,7 @@ impl BookingsApi {
         let booking =
             bookings::change(&mut tx, auth.0, BookingId(booking_id.0), &change, now, Some(&request_id.0.0)).await?;
         tx.commit().await?;
-        self.state.cache.bump(&cache::availability_changed()).await;
-        self.state.relay.wake();
+        self.state.bookings_changed().await;
         Ok(Json(BookingBody::new(booking, now)))
     }
 
@@ -345,8 +342,7 @@ impl BookingsApi {
         let mut tx = self.state.db.begin().await?;
         let booking = bookings::cancel(&mut tx, auth.0, BookingId(booking_id.0), now, Some(&request_id.0.0)).await?;
         tx.commit().await?;
-        self.state.cache.bump(&cache::availability_changed()).await;
-        self.state.relay.wake();
+        self.state.bookings_changed().await;
         tracing::info!(booking_id = %booking.id, refund = booking.refund_amount, "booking cancelled");
         Ok(Json(BookingBody::new(booking, now)))
     }

@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use crate::{
     auth::BearerAuth,
-    cache,
     error::{ApiError, Result},
     routes::Tag,
     state::AppState,
@@ -99,7 +98,10 @@ enum DeleteReviewResponse {
     Deleted,
 }
 
-fn parse(rating: Option<i64>, comment: Option<&str>) -> Result<(Option<Rating>, Option<String>), ValidationErrors> {
+pub(crate) fn parse(
+    rating: Option<i64>,
+    comment: Option<&str>,
+) -> Result<(Option<Rating>, Option<String>), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     let rating = rating.and_then(|r| errors.check("rating", Rating::parse(r)));
     let comment = comment.and_then(|c| errors.check("comment", reviews::parse_comment(c)));
@@ -155,7 +157,7 @@ impl ReviewsApi {
         )
         .await?;
         tx.commit().await?;
-        self.state.cache.bump(&cache::property_changed(review.property_id)).await;
+        self.state.reviews_changed(review.property_id).await;
         let location = format!("/reviews/{}", review.id);
         Ok(CreateReviewResponse::Created(Json(review.into()), location))
     }
@@ -180,7 +182,7 @@ impl ReviewsApi {
         let mut tx = self.state.db.begin().await?;
         let review = reviews::update(&mut tx, auth.0, ReviewId(review_id.0), rating, comment.as_deref()).await?;
         tx.commit().await?;
-        self.state.cache.bump(&cache::property_changed(review.property_id)).await;
+        self.state.reviews_changed(review.property_id).await;
         Ok(Json(review.into()))
     }
 
@@ -190,7 +192,7 @@ impl ReviewsApi {
         let mut tx = self.state.db.begin().await?;
         let review = reviews::delete(&mut tx, auth.0, ReviewId(review_id.0)).await?;
         tx.commit().await?;
-        self.state.cache.bump(&cache::property_changed(review.property_id)).await;
+        self.state.reviews_changed(review.property_id).await;
         Ok(DeleteReviewResponse::Deleted)
     }
 }

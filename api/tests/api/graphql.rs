@@ -382,3 +382,54 @@ async fn the_playground_is_served_on_get() {
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(response.text().await.unwrap().contains("graphiql"));
 }
+
+#[tokio::test]
+async fn the_common_writes_work_through_graphql_under_the_rest_rules() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let guest = sign_up(&app, "guest").await;
+    let property = id(&create_property(&app, &host, json!({})).await);
+    let create = "mutation($input: CreateBookingInput!) { createBooking(input: $input) { id status totalPrice } }";
+    let input = |check_in: i64, guests: i64| json!({ "input": { "propertyId": property, "checkIn": day(check_in), "checkOut": day(check_in + 2), "guests": guests } });
+
+    let response = graphql(&app, create, input(20, 2), None).await;
+    assert_eq!(error_codes(&response), ["UNAUTHENTICATED"]);
+    let response = graphql(&app, create, input(20, 2), Some(&host.access_token)).await;
+    assert_eq!(error_codes(&response), ["FORBIDDEN"], "a host does not book its own listing: {response}");
+    let response = graphql(&app, create, input(20, 9), Some(&guest.access_token)).await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "more guests than the listing takes: {response}");
+
+    let response = graphql(&app, create, input(20, 2), Some(&guest.access_token)).await;
+    let booking = response["data"]["createBooking"].clone();
+    assert_eq!(booking["status"], "PENDING", "{response}");
+    let rest = assert_json(app.get(&format!("/bookings/{}", id(&booking)), Some(&guest.access_token)).await, 200).await;
+    assert_eq!(rest["total_price"], booking["totalPrice"]);
+    // The database refuses the overlap, whichever API asked.
+    let response = graphql(&app, create, input(21, 2), Some(&guest.access_token)).await;
+    assert_eq!(error_codes(&response), ["CONFLICT"], "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["type"], "/problems/dates-unavailable");
+    // An availability search sees the hold at once (the cache was told).
+    let free = |from: i64| format!("/properties?check_in={}&check_out={}", day(from), day(from + 1));
+    let page = assert_json(app.get(&free(20), None).await, 200).await;
+    assert!(page["items"].as_array().unwrap().is_empty(), "{page}");
+
+    let cancel = "mutation($id: UUID!) { cancelBooking(id: $id) { status } }";
+    let response = graphql(&app, cancel, json!({ "id": id(&booking) }), Some(&host.access_token)).await;
+    assert_eq!(response["data"]["cancelBooking"]["status"], "CANCELLED", "the host may cancel: {response}");
+    let page = assert_json(app.get(&free(20), None).await, 200).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "the dates are free again: {page}");
+
+    let stay = ended_stay(&app, &guest, &property).await;
+    let review =
+        "mutation($input: CreateReviewInput!) { createReview(input: $input) { rating comment author { id } } }";
+    let body = |rating: i64| json!({ "input": { "bookingId": id(&stay), "rating": rating, "comment": " Lovely " } });
+    let response = graphql(&app, review, body(6), Some(&guest.access_token)).await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    let response = graphql(&app, review, body(5), Some(&guest.access_token)).await;
+    assert_eq!(response["data"]["createReview"]["comment"], "Lovely", "{response}");
+    assert_eq!(response["data"]["createReview"]["author"]["id"], guest.id.as_str());
+    let response = graphql(&app, review, body(4), Some(&guest.access_token)).await;
+    assert_eq!(error_codes(&response), ["CONFLICT"], "one review per booking: {response}");
+    let listing = assert_json(app.get(&format!("/properties/{property}"), None).await, 200).await;
+    assert_eq!((listing["review_count"].clone(), listing["rating_average"].clone()), (json!(1), json!(5.0)));
+}
