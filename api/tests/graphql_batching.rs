@@ -64,12 +64,14 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StatementCounter {
         if event.metadata().target() != "sqlx::query" {
             return;
         }
-        // A connection the pool opens meanwhile sets its session up, and
-        // the driver looks a type up once per connection: their work, not
-        // the query's.
+        // Only reads of data count: not the transaction and `set local` a
+        // search runs in, nor the session set-up of a connection the pool
+        // opens meanwhile, nor the driver's type lookups (pg_type).
         let mut summary = FieldValue("summary", None);
         event.record(&mut summary);
-        if summary.1.is_some_and(|s| s.starts_with("set time zone") || s.starts_with("SELECT pg_type.oid")) {
+        let reads_data =
+            summary.1.is_some_and(|s| s.to_lowercase().starts_with("select") && !s.starts_with("SELECT pg_type.oid"));
+        if !reads_data {
             return;
         }
         let Some(scope) = ctx.event_scope(event) else { return };
