@@ -2,9 +2,10 @@
 # The whole test suite against real PostgreSQL, Redis and an SMTP catcher,
 # started here when they are not running. Each test makes its own database
 # and Redis namespace and removes them. Then, unless arguments narrowed the
-# run to some tests, the contract stage: the built binaries as a running
+# run to some tests, the contract stage (the built binaries as a running
 # system, driven by a client generated from openapi/openapi.json and fuzzed
-# by schemathesis (tests/contract/run.sh).
+# by schemathesis: tests/contract/run.sh) and the fault injection
+# (tests/faults/run.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -20,4 +21,11 @@ cargo test --workspace --locked "$@"
 
 if [ "$#" -eq 0 ]; then
   tests/contract/run.sh
+  # Faults injected into the real binaries: a worker killed, Redis and
+  # PostgreSQL stopped, many processes side by side (README, Tests).
+  # FAULTS=off skips them.
+  if [ "${FAULTS:-on}" != off ]; then
+    say "fault injection against the api, worker and stripe-standin binaries"
+    tests/faults/run.sh
+  fi
 fi
