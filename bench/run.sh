@@ -195,7 +195,7 @@ wrk_run() {
     note="${note:+$note; }cache hits $((100 * hits / (hits + misses)))%"
   fi
   local statuses; statuses=$(sed -E 's/.*statuses=//' <<<"$line")
-  echo "$line" | awk -v name="$name" -v rss="$(peak_mib "$API_PID")" -v note="$note" -v st="$statuses" '{
+  echo "$line" | awk -v name="$name" -v rss="$(peak_mib "$API_PID")" -v note="$note" -v st="$statuses" -v cpu="$cpu" '{
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       rps = v["requests"] / (v["duration_us"] / 1e6)
       printf "%s|%.0f|%.2f|%.2f|%d|%s|%s%s; %s\n", name, rps, v["p50_us"] / 1000, v["p99_us"] / 1000,
@@ -299,7 +299,11 @@ jobs_started=$(date +%s.%N)
 q "insert into outbox (queue, payload)
    select 'bookings', jsonb_build_object('kind', 'expire_hold', 'booking_id', booking_id)
    from bookings where status = 'completed' limit $JOBS" >/dev/null
+RELAY_SECS=""
 for _ in $(seq 1 6000); do
+  if [ -z "$RELAY_SECS" ] && [ "$(q "select count(*) from outbox where available_at <= now()")" = 0 ]; then
+    RELAY_SECS=$(awk -v t0="$jobs_started" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }')
+  fi
   [ $(( $(redis scard "$DONE_KEY") - done_before )) -ge "$JOBS" ] && break
   sleep 0.1
 done
@@ -337,7 +341,8 @@ echo
 echo "- payments: $PAID accepted at $PAY_RATE/s; $CONFIRMED bookings confirmed by the worker at $JOB_RATE/s;" \
   "payment created → booking confirmed p50 $E2E_P50 ms, p99 $E2E_P99 ms; unsettled after the wait: $UNSETTLED"
 echo "- no-op jobs (outbox → Redis → one worker, concurrency ${WORKER_CONCURRENCY:-16}): $jobs_done of $JOBS in" \
-  "$(awk -v n="$jobs_done" -v r="$NOOP_RATE" 'BEGIN { printf "%.1f", (r > 0 ? n / r : 0) }') s = $NOOP_RATE jobs/s"
+  "$(awk -v n="$jobs_done" -v r="$NOOP_RATE" 'BEGIN { printf "%.1f", (r > 0 ? n / r : 0) }') s = $NOOP_RATE jobs/s" \
+  "(the outbox relays had pushed them all to Redis after ${RELAY_SECS:-?} s)"
 echo "- peak RSS: API $API_RSS MiB (highest of the cache-on scenarios), worker $WORKER_RSS MiB"
 if [ "$GROWTH" = 1 ]; then
   echo "- search p50 (CACHE=off): $SMALL_SEARCH_P50 ms at $SMALL_PROPERTIES listings, $FULL_SEARCH_P50 ms at $PROPERTIES" \
