@@ -144,7 +144,7 @@ quiesce() {
 }
 
 # CPU ticks (1/100 s) spent so far by each part: "api worker postgres
-# redis smtp+stripe wrk total-busy".
+# redis smtp+stripe wrk total-busy" (wrk only while it runs).
 cpu_split() {
   awk -v api="${API_PID:-0}" -v worker="${WORKER_PID:-0}" -v aux="$AUX_PIDS" '
     BEGIN { n = split(aux, a, " "); for (i = 1; i <= n; i++) helper[a[i]] = 1 }
@@ -160,12 +160,13 @@ cpu_split() {
 # The CPU each part used between two cpu_split readings, in % of one core.
 cpu_note() { # cpu_note BEFORE AFTER SECONDS
   awk -v b="$1" -v a="$2" -v s="$3" 'BEGIN {
-    split(b, x, " "); split(a, y, " "); split("api worker postgres redis stripe+smtp wrk", name, " ")
+    split(b, x, " "); split(a, y, " "); split("api worker postgres redis stripe+smtp", name, " ")
     ours = 0
-    for (i = 1; i <= 6; i++) { d[i] = y[i] - x[i]; ours += d[i] }
+    for (i = 1; i <= 5; i++) { d[i] = y[i] - x[i]; ours += d[i] }
     out = "CPU (% of a core):"
-    for (i = 1; i <= 6; i++) out = out sprintf(" %s %.0f", name[i], d[i] / s)
-    printf "%s, others %.0f", out, (y[7] - x[7] - ours) / s }'
+    for (i = 1; i <= 5; i++) out = out sprintf(" %s %.0f", name[i], d[i] / s)
+    # wrk has exited by the second reading: it counts with everything else.
+    printf "%s, wrk and other processes %.0f", out, (y[7] - x[7] - ours) / s }'
 }
 
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
