@@ -143,30 +143,31 @@ quiesce() {
   say "background work still running after 5 minutes; measuring anyway"
 }
 
-# CPU ticks (1/100 s) spent so far by each part: "api worker postgres
-# redis smtp+stripe wrk total-busy" (wrk only while it runs).
-cpu_split() {
-  awk -v api="${API_PID:-0}" -v worker="${WORKER_PID:-0}" -v aux="$AUX_PIDS" '
+# A reading of CPU ticks (1/100 s): the machine's busy total, then one
+# "part pid ticks" line per process of ours (API, worker, the Stripe
+# stand-in and SMTP sink, PostgreSQL and Redis processes). Processes come
+# and go (other sessions' too): cat skips the vanished ones.
+cpu_reading() {
+  awk '$1 == "cpu" { print "busy 0", $2 + $3 + $4 + $7 + $8 }' /proc/stat
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v api="${API_PID:-0}" -v worker="${WORKER_PID:-0}" -v aux="$AUX_PIDS" '
     BEGIN { n = split(aux, a, " "); for (i = 1; i <= n; i++) helper[a[i]] = 1 }
-    FILENAME == "/proc/stat" { if ($1 == "cpu") busy = $2 + $3 + $4 + $7 + $8; nextfile }
-    { t = $14 + $15
-      if ($1 == api) c["api"] += t; else if ($1 == worker) c["worker"] += t
-      else if ($1 in helper) c["aux"] += t; else if ($2 == "(postgres)") c["pg"] += t
-      else if ($2 == "(redis-server)") c["redis"] += t; else if ($2 == "(wrk)") c["wrk"] += t
-      nextfile }
-    END { printf "%d %d %d %d %d %d %d\n", c["api"], c["worker"], c["pg"], c["redis"], c["aux"], c["wrk"], busy }
-  ' /proc/stat /proc/[0-9]*/stat 2>/dev/null
+    { part = ""
+      if ($1 == api) part = "api"; else if ($1 == worker) part = "worker"; else if ($1 in helper) part = "aux"
+      else if ($2 == "(postgres)") part = "pg"; else if ($2 == "(redis-server)") part = "redis"
+      if (part != "") print part, $1, $14 + $15 }' || true
 }
-# The CPU each part used between two cpu_split readings, in % of one core.
+# The CPU each part used between two readings, in % of one core: only
+# processes present in both count for a part; the rest of the machine's
+# busy time (wrk, which has exited, and other processes) is "others".
 cpu_note() { # cpu_note BEFORE AFTER SECONDS
-  awk -v b="$1" -v a="$2" -v s="$3" 'BEGIN {
-    split(b, x, " "); split(a, y, " "); split("api worker postgres redis stripe+smtp", name, " ")
-    ours = 0
-    for (i = 1; i <= 5; i++) { d[i] = y[i] - x[i]; ours += d[i] }
-    out = "CPU (% of a core):"
-    for (i = 1; i <= 5; i++) out = out sprintf(" %s %.0f", name[i], d[i] / s)
-    # wrk has exited by the second reading: it counts with everything else.
-    printf "%s, wrk and other processes %.0f", out, (y[7] - x[7] - ours) / s }'
+  awk -v s="$3" '
+    FNR == NR { before[$1 " " $2] = $3; next }
+    ($1 " " $2) in before { d[$1] += $3 - before[$1 " " $2] }
+    END {
+      ours = d["api"] + d["worker"] + d["pg"] + d["redis"] + d["aux"]
+      printf "CPU (%% of a core): api %.0f worker %.0f postgres %.0f redis %.0f stripe+smtp %.0f, wrk and others %.0f",
+        d["api"] / s, d["worker"] / s, d["pg"] / s, d["redis"] / s, d["aux"] / s, (d["busy"] - ours) / s }
+  ' <(echo "$1") <(echo "$2")
 }
 
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
@@ -181,13 +182,13 @@ wrk_run() {
   quiesce
   reset_peak "$API_PID"
   local before; before=$(cache_counts)
-  local cpu_before; cpu_before=$(cpu_split)
+  local cpu_before; cpu_before=$(cpu_reading)
   local started; started=$(date +%s.%N)
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --timeout 10s -s "$WORK/$script.lua" "$API" -- "$data" \
     >"$WORK/wrk-${name//[^a-zA-Z0-9]/_}.txt" 2>&1 || die "wrk failed for $name (see $WORK)"
   local line; line=$(grep '^RESULT' "$WORK/wrk-${name//[^a-zA-Z0-9]/_}.txt") || die "no result for $name"
   local after; after=$(cache_counts)
-  local cpu; cpu=$(cpu_note "$cpu_before" "$(cpu_split)" "$(awk -v t0="$started" -v t1="$(date +%s.%N)" 'BEGIN { print t1 - t0 }')")
+  local cpu; cpu=$(cpu_note "$cpu_before" "$(cpu_reading)" "$(awk -v t0="$started" -v t1="$(date +%s.%N)" 'BEGIN { print t1 - t0 }')")
   local note=${5:-}
   [ "${OTHERS_BUSY:-0}" -gt 10 ] && note="other processes busy ${OTHERS_BUSY}% of the CPU just before"
   read -r hits0 misses0 <<<"$before"; read -r hits1 misses1 <<<"$after"
