@@ -4,7 +4,7 @@ use reqwest::Response;
 use serde_json::json;
 use testkit::TestApp;
 
-use crate::helpers::{assert_json, assert_problem, registration, sign_up};
+use crate::helpers::{assert_json, registration, sign_up};
 
 fn request_id(response: &Response) -> String {
     let id = response
@@ -49,39 +49,6 @@ async fn ready_reports_redis_down_as_unavailable() {
 // PostgreSQL going away (a restart, a fail-over) ends its sessions with
 // "terminating connection due to administrator command": a request caught
 // by it is told to retry, as when no connection can be had at all.
-#[tokio::test]
-async fn a_request_whose_database_session_the_server_ends_is_a_503_problem() {
-    let app = TestApp::spawn().await;
-    let user = sign_up(&app, "guest").await;
-    // Hold the request on a lock, so that its session is the one waiting.
-    let mut lock = app.db.begin().await.unwrap();
-    sqlx::query("lock table users in access exclusive mode").execute(&mut *lock).await.unwrap();
-    let request = tokio::spawn({
-        let (client, url, token) = (app.client.clone(), app.url("/users/me"), user.access_token.clone());
-        async move { client.get(url).bearer_auth(token).send().await.expect("GET /users/me") }
-    });
-    let mut ended = 0;
-    for _ in 0..100 {
-        ended = sqlx::query_scalar::<_, i64>(
-            "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
-              where datname = current_database() and wait_event_type = 'Lock') ended",
-        )
-        .fetch_one(&mut *lock)
-        .await
-        .unwrap();
-        if ended > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(ended, 1, "the request's session waited on the lock");
-    lock.rollback().await.unwrap();
-
-    let problem = assert_problem(request.await.unwrap(), 503).await;
-    assert_eq!(problem["detail"], "The database is unavailable; retry shortly.");
-    assert_json(app.get("/users/me", Some(&user.access_token)).await, 200).await;
-}
-
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = TestApp::spawn().await;
