@@ -500,7 +500,8 @@ def cmd_postgres_outage(args):
     unavailable = [r for r in records if r["status"] == 503]
     if not unavailable:
         fail(f"no request met the outage: {summarize(records)}")
-    # Recovered: from the first success after PostgreSQL returned, nothing but successes.
+    # Recovered: every request sent after the last 503 succeeded, the first of them within
+    # --max-recovery seconds of PostgreSQL's return.
     last_503 = max(r["t1"] for r in unavailable)
     after = [r for r in records if r["t0"] > last_503]
     if len(after) < args.min_after:
@@ -511,9 +512,6 @@ def cmd_postgres_outage(args):
     recovery = max(0.0, recovered - up)
     if recovery > args.max_recovery:
         fail(f"the API answered successfully again only {recovery:.1f} s after PostgreSQL was back")
-    late = [r for r in unavailable if r["t0"] > up + args.max_recovery]
-    if late:
-        fail(f"503s long after PostgreSQL returned: {late[0]}")
     ops = collections.Counter(r["op"] for r in after)
     slow503 = max(r["t1"] - r["t0"] for r in unavailable)
     print(
@@ -524,7 +522,8 @@ def cmd_postgres_outage(args):
     )
     with open(args.figure, "w") as file:
         file.write(
-            f"{len(unavailable)} x 503 problem+json in {up - down:.0f} s down (slowest {slow503:.1f} s), recovered {recovery:.1f} s after restart"
+            f"{len(unavailable)} x 503 problem+json in {up - down:.0f} s down (slowest {slow503:.1f} s),"
+            f" recovered {recovery:.1f} s after restart"
         )
 
 
@@ -564,15 +563,22 @@ def expected_mail(args):
     return expected
 
 
+PARSED = {}  # Maildir file name → its (recipient, subject, Message-ID) rows; files never change
+
+
 def received_mail(maildir):
     """(recipient, subject, Message-ID) of every message in the Maildir."""
-    received = []
     folder = os.path.join(maildir, "new")
+    received = []
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
-        with open(os.path.join(folder, name), "rb") as file:
-            message = email.message_from_binary_file(file, policy=email.policy.default)
-        for recipient in str(message.get("X-RcptTo", "")).split(","):
-            received.append((recipient.strip().lower(), str(message["Subject"]), str(message["Message-ID"])))
+        if name not in PARSED:
+            with open(os.path.join(folder, name), "rb") as file:
+                message = email.message_from_binary_file(file, policy=email.policy.default)
+            PARSED[name] = [
+                (recipient.strip().lower(), str(message["Subject"]), str(message["Message-ID"]))
+                for recipient in str(message.get("X-RcptTo", "")).split(",")
+            ]
+        received.extend(PARSED[name])
     return received
 
 
@@ -584,7 +590,7 @@ def cmd_mail(args):
     expected = expected_mail(args)
     total = sum(expected.values())
     deadline = time.time() + args.timeout
-    while len({(r, s, i) for r, s, i in received_mail(args.maildir)}) < total:
+    while len(set(received_mail(args.maildir))) < total:
         if time.time() > deadline:
             events = collections.Counter((r, s) for r, s, _ in set(received_mail(args.maildir)))
             missing = expected - events

@@ -47,7 +47,7 @@ if [ "$(id -u)" = 0 ]; then AS_PG=(runuser -u postgres --); fi
 say "building api, worker and the Stripe stand-in"
 cargo build --locked -q -p api -p worker -p stripe-standin
 BIN="$CARGO_TARGET_DIR/debug"
-DRIVE=(python3 "$ROOT/tests/faults/drive.py")
+DRIVE=(python3 -B "$ROOT/tests/faults/drive.py")
 
 RUN=$(python3 -c 'import uuid; print(uuid.uuid4().hex[:10])')
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/airbnb-faults.XXXXXX")
@@ -218,6 +218,29 @@ start_api() { # NAME PORT
 
 start_worker() { start "$1" env "${PROC_ENV[@]}" "$BIN/worker"; }
 
+# start_api_worker_and_listings TAG STATE: an API and a worker on PROC_ENV, and 2 hosts,
+# 10 guests and 40 listings (no bookings yet) written to STATE; sets API to its URL.
+start_api_worker_and_listings() {
+  local port
+  port=$(free_port)
+  API="http://127.0.0.1:$port"
+  start_api api "$port"
+  start_worker worker
+  "${DRIVE[@]}" market --api "$API" --tag "$1" --hosts 2 --guests 10 --listings 40 --no-bookings --out "$2"
+}
+
+# start_load API STATE RESULTS OPS: a thread per operation (comma-separated) sends it again
+# and again until stop_load; every request and its answer go to RESULTS.
+start_load() {
+  rm -f "$WORK/stop-load"
+  start load "${DRIVE[@]}" load --api "$1" --state "$2" --out "$3" --ops "$4" --stop-file "$WORK/stop-load"
+}
+
+stop_load() {
+  touch "$WORK/stop-load"
+  finish load
+}
+
 figure() { FIGURES+=("$*"); }
 
 # --- 1. a worker SIGKILLed mid-payment ---------------------------------------------------
@@ -238,9 +261,9 @@ scenario_kill() {
   start_api api "$port"
   "${DRIVE[@]}" market --api "$api" --tag "$RUN-k" --out "$state"
   start_worker worker-doomed
-  # The charge acts at once and answers 1.5 s later: the card is charged, the worker has
+  # The charge acts at once and answers 3 s later: the card is charged, the worker has
   # not heard of it yet when it dies.
-  "${DRIVE[@]}" arm --standin "$STANDIN" 'delay_next?ms=1500&count=1'
+  "${DRIVE[@]}" arm --standin "$STANDIN" 'delay_next?ms=3000&count=1'
   "${DRIVE[@]}" pay --api "$api" --state "$state"
   "${DRIVE[@]}" wait-intent --standin "$STANDIN"
   local killed
@@ -273,7 +296,7 @@ start_private_redis() { # sets PRIVATE_REDIS_PORT
 
 scenario_redis() {
   say "redis: Redis stopped for 10 s while registrations, bookings and reads arrive"
-  local db port api state=$WORK/redis.json results=$WORK/redis-load.json
+  local db api state=$WORK/redis.json results=$WORK/redis-load.json
   STANDIN=""
   new_database "faults_${RUN}_redis"
   db=$DB
@@ -281,15 +304,9 @@ scenario_redis() {
   local redis="redis://127.0.0.1:$PRIVATE_REDIS_PORT"
   start_smtp mail-redis
   app_env "$db" "$redis" "faults-$RUN-redis"
-  port=$(free_port)
-  api="http://127.0.0.1:$port"
-  start_api api "$port"
-  start_worker worker
-  "${DRIVE[@]}" market --api "$api" --tag "$RUN-r" --hosts 2 --guests 10 --listings 40 --no-bookings \
-    --out "$state"
-  rm -f "$WORK/stop-load"
-  start load "${DRIVE[@]}" load --api "$api" --state "$state" --ops register,book,book,search,detail,me \
-    --stop-file "$WORK/stop-load" --out "$results"
+  start_api_worker_and_listings "$RUN-r" "$state"
+  api=$API
+  start_load "$api" "$state" "$results" register,book,book,search,detail,me
   sleep 3
   now >"$WORK/redis-down"
   stop TERM redis
@@ -301,8 +318,7 @@ scenario_redis() {
   say "redis: back after $(seconds_between "$WORK/redis-down" "$WORK/redis-up") s;" \
     "$waiting email jobs waited in the outbox"
   sleep 4
-  touch "$WORK/stop-load"
-  finish load
+  stop_load
   "${DRIVE[@]}" redis-outage --results "$results" --down "$WORK/redis-down" --up "$WORK/redis-up" \
     --ops register,book,search,detail,me --figure "$WORK/redis-figure"
   [ "$waiting" -gt 0 ] || die "no email job waited in the outbox while Redis was down"
@@ -336,22 +352,16 @@ EOF
 
 scenario_postgres() {
   say "postgres: PostgreSQL stopped for 10 s under load"
-  local port api state=$WORK/postgres.json results=$WORK/postgres-load.json
+  local api state=$WORK/postgres.json results=$WORK/postgres-load.json
   STANDIN=""
   start_private_postgres
   local db=$PRIVATE_PG_URL
   new_namespace "faults-$RUN-pg"
   start_smtp mail-postgres
   app_env "$db" "$SHARED_REDIS" "faults-$RUN-pg"
-  port=$(free_port)
-  api="http://127.0.0.1:$port"
-  start_api api "$port"
-  start_worker worker
-  "${DRIVE[@]}" market --api "$api" --tag "$RUN-p" --hosts 2 --guests 10 --listings 40 --no-bookings \
-    --out "$state"
-  rm -f "$WORK/stop-load"
-  start load "${DRIVE[@]}" load --api "$api" --state "$state" --ops register,book,book,search,detail,me,me \
-    --stop-file "$WORK/stop-load" --out "$results"
+  start_api_worker_and_listings "$RUN-p" "$state"
+  api=$API
+  start_load "$api" "$state" "$results" register,book,book,search,detail,me,me
   sleep 3
   now >"$WORK/pg-down"
   pg_private stop -m fast
@@ -360,8 +370,7 @@ scenario_postgres() {
   now >"$WORK/pg-up"
   say "postgres: back after $(seconds_between "$WORK/pg-down" "$WORK/pg-up") s"
   sleep 8
-  touch "$WORK/stop-load"
-  finish load
+  stop_load
   "${DRIVE[@]}" postgres-outage --results "$results" --down "$WORK/pg-down" --up "$WORK/pg-up" \
     --figure "$WORK/pg-figure"
   # An email whose sending the shutdown cut off before its record committed is sent again
