@@ -234,21 +234,18 @@ impl Queues {
         }
     }
 
-    /// Pushes one outbox row onto its queue, under its outbox id as task id.
-    pub async fn push(
-        &self,
-        job_id: Uuid,
-        queue: &str,
-        payload: serde_json::Value,
-        request_id: Option<String>,
-    ) -> anyhow::Result<()> {
+    /// Pushes outbox rows of one queue in one Redis call, each under its
+    /// outbox id as task id. Answers the rows it could not even build a
+    /// task from (an unknown queue, a payload of another shape), with why;
+    /// an error means nothing was pushed.
+    pub async fn push_batch(&self, queue: &str, rows: Vec<Outgoing>) -> anyhow::Result<Vec<(Uuid, String)>> {
         const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
         let push = async {
             match queue {
-                EmailJob::QUEUE => push_envelope(&self.emails, job_id, payload, request_id).await,
-                PaymentJob::QUEUE => push_envelope(&self.payments, job_id, payload, request_id).await,
-                BookingJob::QUEUE => push_envelope(&self.bookings, job_id, payload, request_id).await,
-                other => anyhow::bail!("no queue named {other:?}"),
+                EmailJob::QUEUE => push_envelopes(&self.emails, rows).await,
+                PaymentJob::QUEUE => push_envelopes(&self.payments, rows).await,
+                BookingJob::QUEUE => push_envelopes(&self.bookings, rows).await,
+                other => Ok(rows.into_iter().map(|row| (row.job_id, format!("no queue named {other:?}"))).collect()),
             }
         };
         tokio::time::timeout(PUSH_TIMEOUT, push)
@@ -257,17 +254,35 @@ impl Queues {
     }
 }
 
-async fn push_envelope<J: Job>(
+/// An outbox row on its way to its queue.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub job_id: Uuid,
+    pub payload: serde_json::Value,
+    pub request_id: Option<String>,
+}
+
+async fn push_envelopes<J: Job>(
     storage: &RedisStorage<Envelope<J>>,
-    job_id: Uuid,
-    payload: serde_json::Value,
-    request_id: Option<String>,
-) -> anyhow::Result<()> {
-    let job: J = serde_json::from_value(payload)?;
-    let task =
-        TaskBuilder::new(Envelope { job_id, request_id, job }).task_id(TaskId::from_string(job_id.to_string())).build();
-    let mut storage = storage.clone();
-    storage.push_task(task).await.map_err(|e| anyhow::anyhow!("{e}"))
+    rows: Vec<Outgoing>,
+) -> anyhow::Result<Vec<(Uuid, String)>> {
+    let mut tasks = Vec::with_capacity(rows.len());
+    let mut rejected = Vec::new();
+    for row in rows {
+        match serde_json::from_value::<J>(row.payload) {
+            Ok(job) => tasks.push(
+                TaskBuilder::new(Envelope { job_id: row.job_id, request_id: row.request_id, job })
+                    .task_id(TaskId::from_string(row.job_id.to_string()))
+                    .build(),
+            ),
+            Err(error) => rejected.push((row.job_id, format!("payload of another shape: {error}"))),
+        }
+    }
+    if !tasks.is_empty() {
+        let mut storage = storage.clone();
+        storage.push_all(futures::stream::iter(tasks)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(rejected)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::jobs::{Job, Queues};
+use crate::jobs::{Job, Outgoing, Queues};
 
 /// Writes `job` to the outbox inside the caller's transaction.
 pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J, request_id: Option<&str>) -> anyhow::Result<Uuid> {
@@ -102,33 +102,58 @@ impl Relay {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let mut pushed = Vec::with_capacity(rows.len());
-        let mut queues: Vec<String> = Vec::new();
+        // One Redis call per queue, the rows in their outbox order.
+        let mut by_queue: Vec<(String, Vec<Outgoing>, Vec<i32>)> = Vec::new();
         for row in rows {
-            match self.queues.push(row.outbox_id, &row.queue, row.payload, row.request_id).await {
-                Ok(()) => {
-                    pushed.push(row.outbox_id);
-                    if !queues.contains(&row.queue) {
-                        queues.push(row.queue);
+            let outgoing = Outgoing { job_id: row.outbox_id, payload: row.payload, request_id: row.request_id };
+            match by_queue.iter_mut().find(|(queue, _, _)| *queue == row.queue) {
+                Some((_, group, attempts)) => {
+                    group.push(outgoing);
+                    attempts.push(row.attempts);
+                }
+                None => by_queue.push((row.queue, vec![outgoing], vec![row.attempts])),
+            }
+        }
+        let mut pushed = Vec::new();
+        let mut failed: Vec<(Uuid, i32, String)> = Vec::new();
+        let mut queues: Vec<String> = Vec::new();
+        for (queue, group, attempts) in by_queue {
+            let ids: Vec<Uuid> = group.iter().map(|row| row.job_id).collect();
+            match self.queues.push_batch(&queue, group).await {
+                Ok(rejected) => {
+                    for (id, why) in &rejected {
+                        tracing::warn!(outbox_id = %id, queue, why, "job cannot be queued");
+                    }
+                    if rejected.len() < ids.len() {
+                        queues.push(queue.clone());
+                    }
+                    for (id, attempt) in ids.into_iter().zip(attempts) {
+                        match rejected.iter().find(|(bad, _)| *bad == id) {
+                            Some((_, why)) => failed.push((id, attempt, why.clone())),
+                            None => pushed.push(id),
+                        }
                     }
                 }
                 Err(error) => {
-                    let delay_secs = 2_f64.powi(row.attempts.min(6)); // 1 s, 2 s, … 64 s
-                    sqlx::query!(
-                        r#"update outbox set attempts = attempts + 1, last_error = $2,
-                                  available_at = now() + make_interval(secs => $3)
-                           where outbox_id = $1"#,
-                        row.outbox_id,
-                        format!("{error:#}"),
-                        delay_secs,
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    tracing::warn!(outbox_id = %row.outbox_id, queue = row.queue, error = format!("{error:#}"), "job not pushed yet");
-                    // Redis is most likely down: the rest would fail alike.
+                    tracing::warn!(queue, rows = ids.len(), error = format!("{error:#}"), "jobs not pushed yet");
+                    failed.extend(ids.into_iter().zip(attempts).map(|(id, a)| (id, a, format!("{error:#}"))));
+                    // Redis is most likely down: the other queues would fail alike.
                     break;
                 }
             }
+        }
+        for (id, attempts, error) in failed {
+            let delay_secs = 2_f64.powi(attempts.min(6)); // 1 s, 2 s, … 64 s
+            sqlx::query!(
+                r#"update outbox set attempts = attempts + 1, last_error = $2,
+                                  available_at = now() + make_interval(secs => $3)
+                           where outbox_id = $1"#,
+                id,
+                error,
+                delay_secs,
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query!("delete from outbox where outbox_id = any($1)", &pushed).execute(&mut *tx).await?;
         tx.commit().await?;
