@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use shared::{
     bookings::{self, BookingFilter},
     domain::{BookingId, PaymentId, PropertyId, ReviewId, StayDates, UserId, ValidationErrors},
-    jobs::Party,
     pagination::{CursorTime, Page, PageLimit, decode_cursor, encode_cursor},
     payments,
     policy::Actor,
@@ -261,9 +260,8 @@ impl PropertyBody {
     async fn availability(&self, ctx: &Context<'_>, from: Date, to: Date) -> Result<Vec<BookedRange>> {
         let window = StayDates::new(from.0, to.0).map_err(|e| ApiError::invalid_field("to", e.to_string()))?;
         if window.nights() > MAX_AVAILABILITY_DAYS {
-            let mut errors = ValidationErrors::new();
-            errors.add("to", format!("must be at most {MAX_AVAILABILITY_DAYS} days after from"));
-            return Err(ApiError::from(errors).into());
+            let message = format!("must be at most {MAX_AVAILABILITY_DAYS} days after from");
+            return Err(ApiError::invalid_field("to", message).into());
         }
         let key = BookedKey { property: PropertyId(self.id), window };
         let ranges = loaders(ctx).booked.load_one(key).await.map_err(load_failed)?.unwrap_or_default();
@@ -344,10 +342,7 @@ impl UserBody {
         errors.into_result().map_err(ApiError::from)?;
         let limit = limit.expect("BUG: checked above");
         let filter = BookingFilter {
-            party: filter.role.map(|side| match side {
-                Side::Guest => Party::Guest,
-                Side::Host => Party::Host,
-            }),
+            party: filter.role.map(Into::into),
             status: filter.status.map(Into::into),
             property_id: filter.property_id.map(PropertyId),
             dates,

@@ -78,6 +78,15 @@ pub(crate) enum Side {
     Host,
 }
 
+impl From<Side> for Party {
+    fn from(side: Side) -> Self {
+        match side {
+            Side::Guest => Self::Guest,
+            Side::Host => Self::Host,
+        }
+    }
+}
+
 /// A booking. Money is in minor units of `currency`: `total_price` =
 /// `nightly_subtotal` (nights × `nightly_price`) + `cleaning_fee` +
 /// `service_fee` (14% of the subtotal, rounded half up).
@@ -279,10 +288,7 @@ impl BookingsApi {
         };
         errors.into_result()?;
         let filter = BookingFilter {
-            party: role.0.map(|side| match side {
-                Side::Guest => Party::Guest,
-                Side::Host => Party::Host,
-            }),
+            party: role.0.map(Into::into),
             status: status.0.map(Into::into),
             property_id: property_id.0.map(PropertyId),
             dates,
