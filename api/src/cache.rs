@@ -3,13 +3,15 @@
 //! any failure reads from PostgreSQL instead.
 //!
 //! Freshness comes from versions, not deletes. Each write bumps the version
-//! of what it changed after its commit and before its response; entries
-//! are stored under the versions current when their reader started, which
-//! it reads before the database. A reader racing a write can thus only
-//! fill an entry under the old version, which nobody reads again: no
-//! cached answer is older than the last write whose response was sent.
+//! of what it changed after its commit and before its response; an entry
+//! carries the versions current when its reader started, which it read
+//! before the database, and is served only while they are still current.
+//! A reader racing a write can thus only fill an entry tagged with the old
+//! versions, which nobody is served again: no cached answer is older than
+//! the last write whose response was sent. A lookup reads the versions and
+//! the entry in one `MGET`.
 //!
-//! `CACHE=off` (`Config::cache_enabled`) makes [`Cache::versions`] answer
+//! `CACHE=off` (`Config::cache_enabled`) makes [`Cache::lookup`] answer
 //! `None`, so every read goes to PostgreSQL and nothing is stored; writes
 //! still bump versions for processes that cache.
 //!
@@ -27,7 +29,7 @@ use std::{
 };
 
 use redis::{AsyncCommands, aio::ConnectionManager};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 use shared::domain::PropertyId;
 
 const BUDGET: Duration = Duration::from_millis(100);
@@ -53,6 +55,14 @@ pub struct Cache {
 #[derive(Clone, Debug)]
 pub struct Versions(String);
 
+/// What [`Cache::lookup`] found: the versions to store a fresh read under,
+/// and the entry, if one is stored under them.
+#[derive(Debug)]
+pub struct Lookup {
+    pub versions: Versions,
+    pub entry: Option<Vec<u8>>,
+}
+
 async fn within<T>(future: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
     match tokio::time::timeout(BUDGET, future).await {
         Ok(Ok(value)) => Some(value),
@@ -77,35 +87,57 @@ impl Cache {
         format!("{}v:{scope}", self.prefix)
     }
 
-    /// The current versions of `scopes`, read before the database; `None`
-    /// (read from the database, store nothing) when the cache is off or
-    /// unreachable.
-    pub async fn versions(&self, scopes: &[String]) -> Option<Versions> {
+    /// The current versions of `scopes` and the entry `key`, if it was
+    /// stored under them, in one round trip. `None` (read from the
+    /// database, store nothing) when the cache is off or unreachable;
+    /// counts the hit or miss.
+    pub async fn lookup(&self, key: &str, scopes: &[String]) -> Option<Lookup> {
         if !self.enabled {
             return None;
         }
-        let keys: Vec<String> = scopes.iter().map(|s| self.version_key(s)).collect();
+        let mut keys: Vec<String> = scopes.iter().map(|s| self.version_key(s)).collect();
+        keys.push(format!("{}{key}", self.prefix));
         let mut conn = self.redis.clone();
-        let values: Vec<Option<u64>> = within(conn.mget(&keys)).await?;
-        Some(Versions(values.iter().map(|v| v.unwrap_or(0).to_string()).collect::<Vec<_>>().join(".")))
-    }
-
-    /// The entry `key` stored under `versions`, counting the hit or miss.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str, versions: &Versions) -> Option<T> {
-        let mut conn = self.redis.clone();
-        let raw: Option<Vec<u8>> = within(conn.get(format!("{}{key}@{}", self.prefix, versions.0))).await.flatten();
-        let value = raw.and_then(|raw| serde_json::from_slice(&raw).ok());
-        let counter = if value.is_some() { &self.stats.hits } else { &self.stats.misses };
+        let mut values: Vec<Option<Vec<u8>>> = within(conn.mget(&keys)).await?;
+        let stored = values.pop().flatten();
+        let mut versions = String::new();
+        for (n, value) in values.iter().enumerate() {
+            if n > 0 {
+                versions.push('.');
+            }
+            // INCR wrote them: decimal integers; absent ones count as 0.
+            versions.push_str(value.as_deref().map_or(Some("0"), |v| std::str::from_utf8(v).ok())?);
+        }
+        // Stored as `<versions>\n<entry>`.
+        let entry =
+            stored.filter(|s| s.len() > versions.len() && s.starts_with(versions.as_bytes())).and_then(|mut s| {
+                (s[versions.len()] == b'\n').then(|| {
+                    s.drain(..=versions.len());
+                    s
+                })
+            });
+        let counter = if entry.is_some() { &self.stats.hits } else { &self.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        value
+        Some(Lookup { versions: Versions(versions), entry })
     }
 
-    /// Stores `value` under `key` at `versions` for `ttl`.
+    /// Stores `value` as JSON under `key` at `versions` for `ttl`.
     pub async fn put<T: Serialize>(&self, key: &str, versions: &Versions, value: &T, ttl: Duration) {
-        let Ok(raw) = serde_json::to_vec(value) else { return };
+        if let Ok(raw) = serde_json::to_vec(value) {
+            self.put_raw(key, versions, raw, ttl).await;
+        }
+    }
+
+    /// Stores `raw` as `key` for `ttl`, tagged with `versions`. Of two
+    /// readers racing, the last one's entry stays; if its versions are
+    /// stale, the next lookup misses and refills it.
+    pub async fn put_raw(&self, key: &str, versions: &Versions, raw: Vec<u8>, ttl: Duration) {
+        let mut tagged = Vec::with_capacity(versions.0.len() + 1 + raw.len());
+        tagged.extend_from_slice(versions.0.as_bytes());
+        tagged.push(b'\n');
+        tagged.extend_from_slice(&raw);
         let mut conn = self.redis.clone();
-        let _: Option<()> =
-            within(conn.set_ex(format!("{}{key}@{}", self.prefix, versions.0), raw, ttl.as_secs())).await;
+        let _: Option<()> = within(conn.set_ex(format!("{}{key}", self.prefix), tagged, ttl.as_secs())).await;
     }
 
     /// Makes every entry read under `scopes` unreachable. Call after the

@@ -2,6 +2,7 @@
 //! page of search results, through the Redis cache, with the visibility
 //! rule of `shared::properties`.
 
+use poem_openapi::types::{ParseFromJSON, ToJSON};
 use sha2::Digest;
 use shared::{
     domain::PropertyId,
@@ -11,50 +12,90 @@ use shared::{
 };
 
 use crate::{
-    cache,
+    cache::{self, Lookup},
     error::{ApiError, Result},
+    routes::properties::PropertyBody,
     state::AppState,
 };
 
-/// A property `actor` may see; listed ones come from the cache when fresh.
-pub async fn detail(state: &AppState, actor: Option<Actor>, id: PropertyId) -> Result<Property> {
-    let cache = &state.cache;
-    let versions = cache.versions(&cache::property_scopes(id)).await;
-    let key = format!("property:{id}");
-    if let Some(versions) = &versions
-        && let Some(property) = cache.get::<Property>(&key, versions).await
-    {
-        return Ok(property);
+/// A property's detail as served: the JSON body of `GET /properties/{id}`.
+pub enum Detail {
+    /// The body stored in the cache, passed on unparsed.
+    Cached(Vec<u8>),
+    /// Read from PostgreSQL.
+    Read(Box<PropertyBody>),
+}
+
+impl Detail {
+    /// The body to serve.
+    pub fn into_json(self) -> Vec<u8> {
+        match self {
+            Self::Cached(raw) => raw,
+            Self::Read(body) => body_json(&body),
+        }
     }
+
+    /// The body as an object (GraphQL resolves fields on it).
+    pub fn into_body(self) -> Result<PropertyBody> {
+        match self {
+            Self::Read(body) => Ok(*body),
+            Self::Cached(raw) => serde_json::from_slice(&raw)
+                .ok()
+                .and_then(|value| PropertyBody::parse_from_json(Some(value)).ok())
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a cached property does not parse"))),
+        }
+    }
+}
+
+/// The JSON poem-openapi writes for `body`, byte for byte.
+fn body_json(body: &PropertyBody) -> Vec<u8> {
+    serde_json::to_vec(&body.to_json()).expect("BUG: a JSON value serializes")
+}
+
+/// A property `actor` may see. A listed one is cached as its response
+/// body, so a hit costs one Redis call and no JSON work.
+pub async fn detail(state: &AppState, actor: Option<Actor>, id: PropertyId) -> Result<Detail> {
+    let cache = &state.cache;
+    let key = format!("property:{id}");
+    let lookup = cache.lookup(&key, &cache::property_scopes(id)).await;
+    let versions = match lookup {
+        Some(Lookup { entry: Some(raw), .. }) => return Ok(Detail::Cached(raw)),
+        Some(Lookup { versions, entry: None }) => Some(versions),
+        None => None,
+    };
     let property = properties::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("property"))?;
-    if property.deleted_at.is_none()
-        && let Some(versions) = &versions
-    {
+    if property.deleted_at.is_none() {
+        let body = PropertyBody::from(property);
         // Only listed properties are cached: removed ones depend on the caller.
-        cache.put(&key, versions, &property, cache::DETAIL_TTL).await;
+        if let Some(versions) = &versions {
+            cache.put_raw(&key, versions, body_json(&body), cache::DETAIL_TTL).await;
+        }
+        return Ok(Detail::Read(Box::new(body)));
     }
     if !properties::may_see(&state.db, actor, &property).await? {
         return Err(ApiError::not_found("property"));
     }
-    Ok(property)
+    Ok(Detail::Read(Box::new(property.into())))
 }
 
 /// A page of search results; first pages come from the cache when fresh.
 pub async fn search(state: &AppState, request: &SearchRequest) -> Result<Page<Property>> {
     let SearchRequest { search, order, after, limit } = request;
     let cache = &state.cache;
-    // Later pages are read once each; only first pages repeat.
-    let versions = match after {
-        None => cache.versions(&cache::availability_changed()).await,
-        Some(_) => None,
-    };
     let key = serde_json::to_vec(&(search, order, limit.get())).map(|k| {
         let digest = sha2::Sha256::digest(k);
         format!("search:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
     });
-    let cached = match (&versions, &key) {
-        (Some(versions), Ok(key)) => cache.get::<Vec<Property>>(key, versions).await,
+    // Later pages are read once each; only first pages repeat.
+    let lookup = match (after, &key) {
+        (None, Ok(key)) => cache.lookup(key, &cache::availability_changed()).await,
         _ => None,
+    };
+    let (versions, cached) = match lookup {
+        Some(Lookup { versions, entry }) => {
+            (Some(versions), entry.and_then(|raw| serde_json::from_slice::<Vec<Property>>(&raw).ok()))
+        }
+        None => (None, None),
     };
     let rows = match cached {
         Some(rows) => rows,

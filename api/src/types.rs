@@ -1,11 +1,14 @@
 //! Scalar types of the API schema that poem-openapi does not describe or
 //! parse as clients expect.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, marker::PhantomData};
 
 use chrono::NaiveDate;
+use poem::{IntoResponse, Response};
 use poem_openapi::{
-    registry::{MetaSchema, MetaSchemaRef},
+    ApiResponse,
+    payload::{Json, Payload},
+    registry::{MetaResponses, MetaSchema, MetaSchemaRef, Registry},
     types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
@@ -215,5 +218,48 @@ impl<'a> poem_openapi::ApiExtractor<'a> for RawJson {
             Some(content_type) => Err(ContentTypeError::NotSupported { content_type: content_type.to_owned() }.into()),
             None => Err(ContentTypeError::ExpectContentType.into()),
         }
+    }
+}
+
+/// A JSON body already serialized as a `T` (a cached response), served as
+/// is; documented exactly as `Json<T>`.
+pub struct JsonBytes<T>(pub Vec<u8>, PhantomData<T>);
+
+impl<T> JsonBytes<T> {
+    /// `raw` must be what `Json<T>` would write for some `T`.
+    pub fn new(raw: Vec<u8>) -> Self {
+        Self(raw, PhantomData)
+    }
+}
+
+impl<T: Type> Payload for JsonBytes<T> {
+    const CONTENT_TYPE: &'static str = <Json<T> as Payload>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        <Json<T> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type> IntoResponse for JsonBytes<T> {
+    fn into_response(self) -> Response {
+        Response::builder().content_type(Self::CONTENT_TYPE).body(self.0)
+    }
+}
+
+impl<T: ToJSON> ApiResponse for JsonBytes<T> {
+    fn meta() -> MetaResponses {
+        <Json<T> as ApiResponse>::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
     }
 }

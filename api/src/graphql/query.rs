@@ -180,7 +180,7 @@ impl Query {
     /// guests' and admins'.
     async fn property(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<PropertyBody>> {
         let state = ctx.data_unchecked::<AppState>();
-        Ok(Some(listings::detail(state, caller(ctx), PropertyId(id)).await?.into()))
+        Ok(Some(listings::detail(state, caller(ctx), PropertyId(id)).await?.into_body()?))
     }
 
     /// The signed-in caller's account.

@@ -18,7 +18,7 @@ use crate::{
     listings,
     routes::Tag,
     state::AppState,
-    types::{Date, Text, strings},
+    types::{Date, JsonBytes, Text, strings},
 };
 
 pub struct PropertiesApi {
@@ -408,9 +408,9 @@ impl PropertiesApi {
     /// Public while listed. A removed listing stays visible to its host, its
     /// guests and admins.
     #[oai(path = "/properties/:property_id", method = "get", operation_id = "getProperty")]
-    async fn get(&self, auth: OptionalAuth, property_id: Path<Uuid>) -> Result<Json<PropertyBody>> {
-        let property = listings::detail(&self.state, auth.actor(), PropertyId(property_id.0)).await?;
-        Ok(Json(property.into()))
+    async fn get(&self, auth: OptionalAuth, property_id: Path<Uuid>) -> Result<JsonBytes<PropertyBody>> {
+        let detail = listings::detail(&self.state, auth.actor(), PropertyId(property_id.0)).await?;
+        Ok(JsonBytes::new(detail.into_json()))
     }
 
     /// Change a property (its host or an admin)

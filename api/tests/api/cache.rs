@@ -54,6 +54,44 @@ async fn a_property_detail_is_served_from_the_cache_and_a_change_shows_at_once()
 }
 
 #[tokio::test]
+async fn a_cached_detail_is_the_fresh_response_byte_for_byte_and_graphql_reads_it_back() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let fields = json!({"price_per_night": 10_000, "amenities": ["wifi", "pool"], "latitude": 38.7223,
+                        "description": "Quiet \"loft\" — near the river"});
+    let property = id(&create_property(&app, &host, fields).await);
+    let path = format!("/properties/{property}");
+
+    let before = counters(&app).await;
+    let fresh = app.get(&path, None).await;
+    let cached = app.get(&path, None).await;
+    let after = counters(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "a miss that filled the cache, then a hit");
+    let content_type = |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type(&fresh), "application/json; charset=utf-8");
+    assert_eq!(content_type(&cached), content_type(&fresh));
+    let fresh = fresh.bytes().await.unwrap();
+    assert_eq!(cached.bytes().await.unwrap(), fresh, "the stored body is served as it was first written");
+
+    let query = "query($id: UUID!) { property(id: $id) { id name description latitude longitude pricePerNight \
+                 amenities photos cancellationPolicy ratingAverage reviewCount active createdAt updatedAt } }";
+    let response = app.post("/graphql", &json!({"query": query, "variables": {"id": property}}), None).await;
+    let graphql = assert_json(response, 200).await;
+    assert_eq!(counters(&app).await.0, after.0 + 1, "GraphQL read the cached entry");
+    let rest: Value = serde_json::from_slice(&fresh).unwrap();
+    let read = &graphql["data"]["property"];
+    assert_eq!(read["description"], rest["description"], "{graphql}");
+    assert_eq!(read["pricePerNight"], rest["price_per_night"]);
+    assert_eq!(read["latitude"], rest["latitude"]);
+    assert_eq!(read["amenities"], rest["amenities"]);
+    assert_eq!(
+        read["cancellationPolicy"].as_str().map(str::to_lowercase),
+        rest["cancellation_policy"].as_str().map(str::to_lowercase)
+    );
+    assert_eq!(read["active"], true);
+}
+
+#[tokio::test]
 async fn a_review_shows_in_the_cached_rating_at_once() {
     let app = TestApp::spawn().await;
     let host = sign_up(&app, "host").await;
