@@ -123,18 +123,21 @@ fn quote(property: &properties::Property, stay: &StayDates, guests: i32) -> Resu
         .ok_or_else(|| DomainError::invalid("check_out", "the stay's price is too large"))
 }
 
+/// The emails telling guest and host of an event.
+fn to_parties(job: impl Fn(Party) -> EmailJob) -> anyhow::Result<[outbox::Entry; 2]> {
+    Ok([outbox::Entry::new(&job(Party::Guest), None)?, outbox::Entry::new(&job(Party::Host), None)?])
+}
+
 async fn notify_parties(
     conn: &mut PgConnection,
     job: impl Fn(Party) -> EmailJob,
     request_id: Option<&str>,
 ) -> anyhow::Result<()> {
-    outbox::enqueue(conn, &job(Party::Guest), request_id).await?;
-    outbox::enqueue(conn, &job(Party::Host), request_id).await?;
-    Ok(())
+    outbox::enqueue_all(conn, &to_parties(job)?, request_id).await
 }
 
 /// Creates a pending hold for `actor`, priced by the server, in the caller's
-/// transaction; queues the emails to guest and host.
+/// transaction; queues the emails to guest and host and the hold's expiry.
 #[tracing::instrument(skip(conn, request_id))]
 pub async fn create(
     conn: &mut PgConnection,
@@ -150,34 +153,81 @@ pub async fn create(
     if !actor.may_book(property.host_id) {
         return Err(DomainError::Forbidden("You cannot book your own property.".into()));
     }
-    let quote = quote(&property, &stay, guests)?;
-    // Lapsed holds on this property free their dates before the insert.
-    expire_due_holds(conn, Sweep::Property(property.id), request_id).await?;
-    let id = BookingId::new();
-    sqlx::query!(
-        "insert into bookings (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
-             nightly_subtotal, cleaning_fee, service_fee, total_price, currency, cancellation_policy, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        id as BookingId,
-        property.id as PropertyId,
-        actor.user_id as UserId,
-        stay.check_in(),
-        stay.check_out(),
-        guests,
-        quote.nightly_price,
-        quote.nightly_subtotal,
-        quote.cleaning_fee,
-        quote.service_fee,
-        quote.total,
-        property.currency,
-        property.cancellation_policy as CancellationPolicy,
-        now + HOLD,
-    )
-    .execute(&mut *conn)
-    .await?;
-    outbox::enqueue_at(conn, &BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD), request_id).await?;
-    notify_parties(conn, |to| EmailJob::BookingRequested { booking_id: id, to }, request_id).await?;
-    find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
+    let hold =
+        Hold { id: BookingId::new(), guest_id: actor.user_id, stay, guests, quote: quote(&property, &stay, guests)? };
+    let booking = match hold.insert(conn, &property, now, OnOverlap::Skip).await? {
+        Some(booking) => booking,
+        None => {
+            // The dates are taken, perhaps only by holds that lapsed: those
+            // free their dates, and the insert runs once more. An overlap
+            // left fails on the `bookings_no_overlap` constraint.
+            expire_due_holds(conn, Sweep::Property(property.id), request_id).await?;
+            hold.insert(conn, &property, now, OnOverlap::Fail).await?.ok_or(sqlx::Error::RowNotFound)?
+        }
+    };
+    let id = booking.id;
+    let [to_guest, to_host] = to_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
+    let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD))?;
+    outbox::enqueue_all(conn, &[expiry, to_guest, to_host], request_id).await?;
+    Ok(booking)
+}
+
+/// A hold about to be written.
+struct Hold {
+    id: BookingId,
+    guest_id: UserId,
+    stay: StayDates,
+    guests: i32,
+    quote: Quote,
+}
+
+/// What an insert does when the stay overlaps a holding booking.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnOverlap {
+    /// Writes nothing and returns `None`.
+    Skip,
+    /// Fails on the `bookings_no_overlap` constraint.
+    Fail,
+}
+
+impl Hold {
+    /// Inserts the hold and returns it as read back, in one statement.
+    async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        property: &properties::Property,
+        now: DateTime<Utc>,
+        on_overlap: OnOverlap,
+    ) -> sqlx::Result<Option<Booking>> {
+        let conflict = if on_overlap == OnOverlap::Skip { "on conflict do nothing" } else { "" };
+        // The returned columns are `COLUMNS`, with the host taken from
+        // the property already read.
+        let returning = COLUMNS.replace("p.host_id", "$15::uuid as host_id");
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
+                 nightly_subtotal, cleaning_fee, service_fee, total_price, currency, cancellation_policy, expires_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             {conflict}
+             returning {returning}"
+        )))
+        .bind(self.id)
+        .bind(property.id)
+        .bind(self.guest_id)
+        .bind(self.stay.check_in())
+        .bind(self.stay.check_out())
+        .bind(self.guests)
+        .bind(self.quote.nightly_price)
+        .bind(self.quote.nightly_subtotal)
+        .bind(self.quote.cleaning_fee)
+        .bind(self.quote.service_fee)
+        .bind(self.quote.total)
+        .bind(&property.currency)
+        .bind(property.cancellation_policy)
+        .bind(now + HOLD)
+        .bind(property.host_id)
+        .fetch_optional(conn)
+        .await
+    }
 }
 
 /// A booking by id, whoever may see it.

@@ -45,6 +45,44 @@ pub async fn enqueue_at<J: Job>(
     Ok(id)
 }
 
+/// A job to write to the outbox with others in one statement
+/// ([`enqueue_all`]).
+#[derive(Debug)]
+pub struct Entry {
+    queue: &'static str,
+    payload: serde_json::Value,
+    due: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Entry {
+    /// `job`, to be queued once `due` (now when `None`).
+    pub fn new<J: Job>(job: &J, due: Option<chrono::DateTime<chrono::Utc>>) -> anyhow::Result<Self> {
+        Ok(Self { queue: J::QUEUE, payload: serde_json::to_value(job)?, due })
+    }
+}
+
+/// Writes `entries` to the outbox inside the caller's transaction, in one
+/// round trip, in order.
+pub async fn enqueue_all(conn: &mut PgConnection, entries: &[Entry], request_id: Option<&str>) -> anyhow::Result<()> {
+    let ids: Vec<Uuid> = entries.iter().map(|_| Uuid::now_v7()).collect();
+    let queues: Vec<&str> = entries.iter().map(|e| e.queue).collect();
+    let payloads: Vec<&serde_json::Value> = entries.iter().map(|e| &e.payload).collect();
+    let dues: Vec<Option<chrono::DateTime<chrono::Utc>>> = entries.iter().map(|e| e.due).collect();
+    sqlx::query(
+        "insert into outbox (outbox_id, queue, payload, request_id, available_at)
+         select id, queue, payload, $4, coalesce(due, now())
+         from unnest($1::uuid[], $2::text[], $3::jsonb[], $5::timestamptz[]) as t (id, queue, payload, due)",
+    )
+    .bind(ids)
+    .bind(queues)
+    .bind(payloads)
+    .bind(request_id)
+    .bind(dues)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Moves outbox rows onto their queues.
 #[derive(Clone)]
 pub struct Relay {
