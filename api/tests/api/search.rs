@@ -626,7 +626,7 @@ async fn a_text_filter_with_a_nul_character_is_refused_not_sent_to_the_database(
 }
 
 #[tokio::test]
-async fn a_search_is_planned_for_its_own_values_never_from_a_cached_generic_plan() {
+async fn a_search_is_planned_for_its_own_values_except_the_walk_of_one_city_newest_first() {
     use shared::{
         pagination::PageLimit,
         properties::{Search, SortOrder},
@@ -637,14 +637,21 @@ async fn a_search_is_planned_for_its_own_values_never_from_a_cached_generic_plan
     for n in 0..10 {
         let search = Search { city: Some("Lisbon".into()), min_price: Some(n), ..Default::default() };
         let limit = PageLimit::parse(None).unwrap();
-        shared::properties::search(&mut *conn, &search, SortOrder::Newest, None, limit).await.unwrap();
+        for order in [SortOrder::Newest, SortOrder::PriceAsc] {
+            shared::properties::search(&mut *conn, &search, order, None, limit).await.unwrap();
+        }
     }
-    let (generic, custom): (i64, i64) = sqlx::query_as(
-        "select generic_plans, custom_plans from pg_prepared_statements
-         where statement like 'select property_id, host_id, %from properties p where p.deleted_at%'",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    assert_eq!((generic, custom), (0, 10), "every run planned for its own values");
+    // Prepared statements belong to their connection: read them on it.
+    let read = |order_by: &'static str| {
+        sqlx::query_as::<_, (i64, i64)>(
+            "select generic_plans, custom_plans from pg_prepared_statements
+             where statement like 'select property_id, host_id, %from properties p where p.deleted_at%'
+               and statement like '%order by ' || $1 || '%'",
+        )
+        .bind(order_by)
+    };
+    let by_price = read("p.price_per_night").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(by_price, (0, 10), "every run planned for its own values");
+    let newest = read("p.created_at").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(newest, (10, 0), "one plan, the walk of the city newest first, for every run");
 }
