@@ -56,9 +56,9 @@ impl Party {
 impl<J: Job> Envelope<J> {
     /// The span of one run of this job: its queue, id, attempt, and the
     /// request that caused it, so logs link a request to its jobs.
-    /// The span of one run of the job. `queued_ms` is the time from the
-    /// job's enqueueing (the commit that wrote it to the outbox) to this
-    /// run's start; for a job scheduled ahead, it includes the wait until due.
+    /// `queued_ms` is the time from the job's enqueueing (the commit that
+    /// wrote it to the outbox) to this run's start; for a job scheduled
+    /// ahead, it includes the wait until due.
     pub fn span(&self, attempt: usize) -> tracing::Span {
         let queued_ms =
             self.enqueued_at().map(|at| (Utc::now() - at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0);
