@@ -172,6 +172,17 @@ cpu_note() { # cpu_note BEFORE AFTER SECONDS
 
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 peak_mib() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+log_lines() { wc -l <"$WORK/worker.log"; }
+# queue_latency FROM_LINE: the email jobs the worker logged after that line
+# of its log, with the p50, p99 and max of their enqueue-to-start latency.
+queue_latency() {
+  quiesce
+  tail -n +"$(($1 + 1))" "$WORK/worker.log" | { grep -o '"queued_ms":[0-9.]*' || true; } | cut -d: -f2 | sort -n |
+    awk '{ v[NR] = $1 } END {
+      if (NR == 0) { print "no email jobs logged"; exit }
+      printf "%d email jobs, enqueue to start p50 %.1f ms, p99 %.1f ms, max %.1f ms", NR,
+        v[int((NR - 1) * 0.5) + 1], v[int((NR - 1) * 0.99) + 1], v[NR] }'
+}
 cache_counts() { curl -sf "$API/metrics" | awk '/^cache_(hits|misses)_total/ { printf "%s ", $2 }'; }
 
 # wrk_run NAME SCRIPT DATA [DURATION]: runs one scenario and appends
@@ -233,7 +244,9 @@ STANDIN_ADDR="127.0.0.1:$STANDIN_PORT" STANDIN_WEBHOOK_URL="$API/payments/webhoo
 pids+=($!)
 AUX_PIDS="$AUX_PIDS $!"
 wait_for_port "$SMTP_PORT" && wait_for_port "$STANDIN_PORT" || die "the SMTP sink or the stand-in did not start"
-DATABASE_URL="$(db_url "$DB")" "$BIN/worker" >"$WORK/worker.log" 2>&1 &
+# The email jobs' log lines carry queued_ms: enqueue (the outbox commit) to start.
+DATABASE_URL="$(db_url "$DB")" RUST_LOG="$RUST_LOG,shared::jobs=info,worker::emails=info" LOG_FORMAT=json \
+  "$BIN/worker" >"$WORK/worker.log" 2>&1 &
 WORKER_PID=$!
 pids+=("$WORKER_PID")
 start_api "$DB"
@@ -261,7 +274,12 @@ wrk_run "bookings list of one guest ($HEAVY_COUNT stays)" bookings_list "$WORK/h
 wrk_run "POST /auth/login" login "$WORK/login.data"
 
 BOOK_START=$(q "select now()")
+from_line=$(log_lines)
+CONNECTIONS=1 THREADS=1 wrk_run "POST /bookings, 1 connection" book "$WORK/book.data" 10s
+QUEUE_LIGHT=$(queue_latency "$from_line")
+from_line=$(log_lines)
 wrk_run "POST /bookings (random far-future dates)" book "$WORK/book.data"
+QUEUE_LOADED=$(queue_latency "$from_line")
 OVERLAPS=$(q "select count(*) from (
     select check_in, max(check_out) over (partition by property_id order by check_in, booking_id
                                           rows between unbounded preceding and 1 preceding) as before
@@ -345,6 +363,8 @@ echo "- payments: $PAID accepted at $PAY_RATE/s; $CONFIRMED bookings confirmed b
 echo "- no-op jobs (outbox → Redis → one worker, concurrency ${WORKER_CONCURRENCY:-16}): $jobs_done of $JOBS in" \
   "$(awk -v n="$jobs_done" -v r="$NOOP_RATE" 'BEGIN { printf "%.1f", (r > 0 ? n / r : 0) }') s = $NOOP_RATE jobs/s" \
   "(the outbox relays had pushed them all to Redis after ${RELAY_SECS:-?} s)"
+echo "- job pickup, POST /bookings at 1 connection: $QUEUE_LIGHT"
+echo "- job pickup, POST /bookings at $CONNECTIONS connections (the worker behind): $QUEUE_LOADED"
 echo "- peak RSS: API $API_RSS MiB (highest of the cache-on scenarios), worker $WORKER_RSS MiB"
 if [ "$GROWTH" = 1 ]; then
   echo "- search p50 (CACHE=off): $SMALL_SEARCH_P50 ms at $SMALL_PROPERTIES listings, $FULL_SEARCH_P50 ms at $PROPERTIES" \
