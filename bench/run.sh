@@ -189,7 +189,9 @@ cache_counts() { curl -sf "$API/metrics" | awk '/^cache_(hits|misses)_total/ { p
 # "name|req/s|p50 ms|p99 ms|errors|API peak MiB|note" to the results.
 wrk_run() {
   local name=$1 script=$2 data=$3 duration=${4:-$DURATION}
-  cat bench/lua/common.lua "bench/lua/$script.lua" >"$WORK/$script.lua"
+  # SCRIPT may join parts with +: "book+paced" is book.lua then paced.lua.
+  local part
+  for part in common ${script//+/ }; do cat "bench/lua/$part.lua"; done >"$WORK/$script.lua"
   quiesce
   reset_peak "$API_PID"
   local before; before=$(cache_counts)
@@ -275,7 +277,7 @@ wrk_run "POST /auth/login" login "$WORK/login.data"
 
 BOOK_START=$(q "select now()")
 from_line=$(log_lines)
-CONNECTIONS=1 THREADS=1 wrk_run "POST /bookings, 1 connection" book "$WORK/book.data" 10s
+CONNECTIONS=1 THREADS=1 wrk_run "POST /bookings, 1 connection, one per 20 ms" book+paced "$WORK/book.data" 10s
 QUEUE_LIGHT=$(queue_latency "$from_line")
 from_line=$(log_lines)
 wrk_run "POST /bookings (random far-future dates)" book "$WORK/book.data"
@@ -363,7 +365,7 @@ echo "- payments: $PAID accepted at $PAY_RATE/s; $CONFIRMED bookings confirmed b
 echo "- no-op jobs (outbox → Redis → one worker, concurrency ${WORKER_CONCURRENCY:-16}): $jobs_done of $JOBS in" \
   "$(awk -v n="$jobs_done" -v r="$NOOP_RATE" 'BEGIN { printf "%.1f", (r > 0 ? n / r : 0) }') s = $NOOP_RATE jobs/s" \
   "(the outbox relays had pushed them all to Redis after ${RELAY_SECS:-?} s)"
-echo "- job pickup, POST /bookings at 1 connection: $QUEUE_LIGHT"
+echo "- job pickup, POST /bookings at 1 connection, one per 20 ms: $QUEUE_LIGHT"
 echo "- job pickup, POST /bookings at $CONNECTIONS connections (the worker behind): $QUEUE_LOADED"
 echo "- peak RSS: API $API_RSS MiB (highest of the cache-on scenarios), worker $WORKER_RSS MiB"
 if [ "$GROWTH" = 1 ]; then
