@@ -109,13 +109,11 @@ impl Cache {
             versions.push_str(value.as_deref().map_or(Some("0"), |v| std::str::from_utf8(v).ok())?);
         }
         // Stored as `<versions>\n<entry>`.
-        let entry =
-            stored.filter(|s| s.len() > versions.len() && s.starts_with(versions.as_bytes())).and_then(|mut s| {
-                (s[versions.len()] == b'\n').then(|| {
-                    s.drain(..=versions.len());
-                    s
-                })
-            });
+        let tag = versions.len();
+        let entry = stored.filter(|s| s.starts_with(versions.as_bytes()) && s.get(tag) == Some(&b'\n')).map(|mut s| {
+            s.drain(..=tag);
+            s
+        });
         let counter = if entry.is_some() { &self.stats.hits } else { &self.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         Some(Lookup { versions: Versions(versions), entry })

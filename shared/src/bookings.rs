@@ -123,17 +123,12 @@ fn quote(property: &properties::Property, stay: &StayDates, guests: i32) -> Resu
         .ok_or_else(|| DomainError::invalid("check_out", "the stay's price is too large"))
 }
 
-/// The emails telling guest and host of an event.
-fn to_parties(job: impl Fn(Party) -> EmailJob) -> anyhow::Result<[outbox::Entry; 2]> {
-    Ok([outbox::Entry::new(&job(Party::Guest), None)?, outbox::Entry::new(&job(Party::Host), None)?])
-}
-
 async fn notify_parties(
     conn: &mut PgConnection,
     job: impl Fn(Party) -> EmailJob,
     request_id: Option<&str>,
 ) -> anyhow::Result<()> {
-    outbox::enqueue_all(conn, &to_parties(job)?, request_id).await
+    outbox::enqueue_all(conn, &outbox::Entry::to_both_parties(job)?, request_id).await
 }
 
 /// Creates a pending hold for `actor`, priced by the server, in the caller's
@@ -166,7 +161,7 @@ pub async fn create(
         }
     };
     let id = booking.id;
-    let [to_guest, to_host] = to_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
+    let [to_guest, to_host] = outbox::Entry::to_both_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
     let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD))?;
     outbox::enqueue_all(conn, &[expiry, to_guest, to_host], request_id).await?;
     Ok(booking)
@@ -524,9 +519,11 @@ pub async fn expire_due_holds(
     )
     .fetch_all(&mut *conn)
     .await?;
-    for booking_id in &expired {
-        outbox::enqueue(conn, &EmailJob::HoldExpired { booking_id: *booking_id }, request_id).await?;
-    }
+    let emails = expired
+        .iter()
+        .map(|&booking_id| outbox::Entry::new(&EmailJob::HoldExpired { booking_id }, None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    outbox::enqueue_all(conn, &emails, request_id).await?;
     if !expired.is_empty() {
         tracing::info!(count = expired.len(), "unpaid holds expired");
     }
@@ -558,9 +555,11 @@ pub async fn complete_finished_stays(
     )
     .fetch_all(&mut *conn)
     .await?;
-    for booking_id in &completed {
-        outbox::enqueue(conn, &EmailJob::ReviewInvitation { booking_id: *booking_id }, request_id).await?;
-    }
+    let emails = completed
+        .iter()
+        .map(|&booking_id| outbox::Entry::new(&EmailJob::ReviewInvitation { booking_id }, None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    outbox::enqueue_all(conn, &emails, request_id).await?;
     if !completed.is_empty() {
         tracing::info!(count = completed.len(), "stays completed");
     }

@@ -14,10 +14,10 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::jobs::{Job, Outgoing, Queues};
+use crate::jobs::{EmailJob, Job, Outgoing, Party, Queues};
 
 /// Writes `job` to the outbox inside the caller's transaction.
-pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J, request_id: Option<&str>) -> anyhow::Result<Uuid> {
+pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J, request_id: Option<&str>) -> anyhow::Result<()> {
     enqueue_at(conn, job, None, request_id).await
 }
 
@@ -29,20 +29,8 @@ pub async fn enqueue_at<J: Job>(
     job: &J,
     due: Option<chrono::DateTime<chrono::Utc>>,
     request_id: Option<&str>,
-) -> anyhow::Result<Uuid> {
-    let id = Uuid::now_v7();
-    sqlx::query!(
-        "insert into outbox (outbox_id, queue, payload, request_id, available_at)
-         values ($1, $2, $3, $4, coalesce($5, now()))",
-        id,
-        J::QUEUE,
-        serde_json::to_value(job)?,
-        request_id,
-        due,
-    )
-    .execute(conn)
-    .await?;
-    Ok(id)
+) -> anyhow::Result<()> {
+    enqueue_all(conn, &[Entry::new(job, due)?], request_id).await
 }
 
 /// A job to write to the outbox with others in one statement
@@ -59,11 +47,19 @@ impl Entry {
     pub fn new<J: Job>(job: &J, due: Option<chrono::DateTime<chrono::Utc>>) -> anyhow::Result<Self> {
         Ok(Self { queue: J::QUEUE, payload: serde_json::to_value(job)?, due })
     }
+
+    /// The email `job` builds for each party of a booking, guest first.
+    pub fn to_both_parties(job: impl Fn(Party) -> EmailJob) -> anyhow::Result<[Self; 2]> {
+        Ok([Self::new(&job(Party::Guest), None)?, Self::new(&job(Party::Host), None)?])
+    }
 }
 
 /// Writes `entries` to the outbox inside the caller's transaction, in one
 /// round trip, in order.
 pub async fn enqueue_all(conn: &mut PgConnection, entries: &[Entry], request_id: Option<&str>) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<Uuid> = entries.iter().map(|_| Uuid::now_v7()).collect();
     let queues: Vec<&str> = entries.iter().map(|e| e.queue).collect();
     let payloads: Vec<&serde_json::Value> = entries.iter().map(|e| &e.payload).collect();

@@ -16,7 +16,7 @@ use crate::{
     bookings,
     domain::{BookingId, BookingStatus, PaymentId, UserId},
     error::DomainError,
-    jobs::{BookingJob, EmailJob, Party, PaymentJob},
+    jobs::{BookingJob, EmailJob, PaymentJob},
     outbox,
     pagination::{CursorTime, PageLimit},
     policy::Actor,
@@ -312,9 +312,9 @@ pub async fn mark_succeeded(
     if let Some(check_out) = confirmed {
         let booking_id = payment.booking_id;
         let due = Some(bookings::completion_due(check_out));
-        outbox::enqueue_at(conn, &BookingJob::CompleteStay { booking_id }, due, request_id).await?;
-        outbox::enqueue(conn, &EmailJob::BookingConfirmed { booking_id, to: Party::Guest }, request_id).await?;
-        outbox::enqueue(conn, &EmailJob::BookingConfirmed { booking_id, to: Party::Host }, request_id).await?;
+        let completion = outbox::Entry::new(&BookingJob::CompleteStay { booking_id }, due)?;
+        let [to_guest, to_host] = outbox::Entry::to_both_parties(|to| EmailJob::BookingConfirmed { booking_id, to })?;
+        outbox::enqueue_all(conn, &[completion, to_guest, to_host], request_id).await?;
     } else {
         tracing::warn!(payment_id = %id, booking_id = %payment.booking_id, "payment succeeded for a booking no longer pending; refunding it");
         sqlx::query!(
@@ -397,8 +397,8 @@ pub async fn record_refund(
     )
     .execute(&mut *conn)
     .await?;
-    outbox::enqueue(conn, &EmailJob::RefundIssued { payment_id: id, to: Party::Guest }, request_id).await?;
-    outbox::enqueue(conn, &EmailJob::RefundIssued { payment_id: id, to: Party::Host }, request_id).await?;
+    let emails = outbox::Entry::to_both_parties(|to| EmailJob::RefundIssued { payment_id: id, to })?;
+    outbox::enqueue_all(conn, &emails, request_id).await?;
     Ok(Settled::Now)
 }
 
