@@ -1,7 +1,7 @@
 //! Listings: their validated fields, queries, and search.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 use crate::domain::{CancellationPolicy, Currency, PropertyId, StayDates, UserId, ValidationErrors};
 use crate::pagination::{CursorTime, PageLimit, decode_cursor};
@@ -705,14 +705,15 @@ pub async fn search<'c>(
     // Seoul or Bangkok): 36-243 ms against under 1 ms for the walk, whose
     // cost the city's size bounds.
     let walk_city = order == SortOrder::Newest && search.city.is_some();
-    let (plan_cache_mode, enable_sort) =
-        if walk_city { ("force_generic_plan", "off") } else { ("force_custom_plan", "on") };
-    let mut tx = db.begin().await?;
-    sqlx::query("select set_config('plan_cache_mode', $1, true), set_config('enable_sort', $2, true)")
-        .bind(plan_cache_mode)
-        .bind(enable_sort)
-        .execute(&mut *tx)
-        .await?;
+    //
+    // The settings go with `begin` in one simple-protocol round trip.
+    let begin = if walk_city {
+        "begin; set local plan_cache_mode = force_generic_plan; set local enable_sort = off"
+    } else {
+        "begin; set local plan_cache_mode = force_custom_plan; set local enable_sort = on"
+    };
+    let mut conn = db.acquire().await?;
+    let mut tx = conn.begin_with(begin).await?;
     let rows = sql.build_query_as().fetch_all(&mut *tx).await?;
     tx.commit().await?;
     Ok(rows)
