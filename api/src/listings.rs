@@ -2,7 +2,7 @@
 //! page of search results, through the Redis cache, with the visibility
 //! rule of `shared::properties`.
 
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::types::ParseFromJSON;
 use sha2::Digest;
 use shared::{
     domain::PropertyId,
@@ -49,7 +49,7 @@ impl Detail {
 
 /// The JSON poem-openapi writes for `body`, byte for byte.
 fn body_json(body: &PropertyBody) -> Vec<u8> {
-    serde_json::to_vec(&body.to_json()).expect("BUG: a JSON value serializes")
+    serde_json::to_vec(body).expect("BUG: a property serializes")
 }
 
 /// A property `actor` may see. A listed one is cached as its response

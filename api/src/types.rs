@@ -221,14 +221,23 @@ impl<'a> poem_openapi::ApiExtractor<'a> for RawJson {
     }
 }
 
-/// A JSON body already serialized as a `T` (a cached response), served as
-/// is; documented exactly as `Json<T>`.
+/// A JSON body already serialized as a `T` (a cached response, or one
+/// written by `T`'s own `Serialize`), served as is; documented exactly as
+/// `Json<T>`.
 pub struct JsonBytes<T>(pub Vec<u8>, PhantomData<T>);
 
 impl<T> JsonBytes<T> {
     /// `raw` must be what `Json<T>` would write for some `T`.
     pub fn new(raw: Vec<u8>) -> Self {
         Self(raw, PhantomData)
+    }
+}
+
+impl<T: serde::Serialize> JsonBytes<T> {
+    /// `value` written by its `Serialize`, which must write what `Json<T>`
+    /// would.
+    pub fn encode(value: &T) -> Self {
+        Self::new(serde_json::to_vec(value).expect("BUG: a response body serializes"))
     }
 }
 
