@@ -104,7 +104,10 @@ pub async fn search(state: &AppState, request: &SearchRequest) -> Result<Page<Pr
             // primary had; later pages may come from a replica.
             let db = if after.is_some() { &state.read_db } else { &state.db };
             let rows = properties::search(db, search, *order, after.as_ref(), *limit).await?;
-            if let (Some(versions), Ok(key)) = (&versions, &key) {
+            // Stored when asked for again: most searches are made once.
+            if let (Some(versions), Ok(key)) = (&versions, &key)
+                && cache.admit(key)
+            {
                 cache.put(key, versions, &rows, cache::SEARCH_TTL).await;
             }
             rows
