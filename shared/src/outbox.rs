@@ -126,10 +126,16 @@ impl Relay {
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
+        // Due rows in the order of `outbox_available_idx`, so the scan
+        // stops after one batch whatever the planner believes about the
+        // table. Ordered by `created_at` alone, it chose a sequential scan
+        // and a sort of every row, delayed ones included, whenever its
+        // statistics said most rows were due: 15 ms a pass at 50k rows
+        // where the index takes well under one.
         let rows = sqlx::query!(
             r#"select outbox_id, queue, payload, request_id, attempts from outbox
                where available_at <= now()
-               order by created_at
+               order by available_at, created_at
                limit $1
                for update skip locked"#,
             BATCH,

@@ -53,3 +53,50 @@ async fn a_batch_reaches_its_queues_and_a_malformed_row_stays_with_its_error() {
         redis::pipe().zcard(queued("bookings")).zcard(queued("emails")).query_async(&mut redis).await.unwrap();
     assert_eq!((bookings, emails), (30, 1), "every well-formed row is queued once");
 }
+
+#[tokio::test]
+async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
+    let app = TestApp::spawn().await;
+    let config = &app.config;
+    // 50k jobs due tomorrow, with statistics from when they were due: the
+    // planner believes every row is due, which made a scan of the whole
+    // table and a sort look cheaper than an index that did not match the
+    // ordering. (One transaction, so no relay sees them due meanwhile.)
+    let mut tx = app.db.begin().await.unwrap();
+    for statement in [
+        "insert into outbox (queue, payload, available_at)
+         select 'bookings', jsonb_build_object('kind', 'expire_hold', 'booking_id', gen_random_uuid()),
+                now() - interval '1 hour'
+         from generate_series(1, 50000)",
+        "analyze outbox",
+        "update outbox set available_at = now() + interval '1 day'",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // One connection, so that its table statistics can be flushed and read.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(app.db.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let scans = || async {
+        sqlx::query("select pg_stat_force_next_flush()").execute(&pool).await.unwrap();
+        sqlx::query_as::<_, (i64, i64)>(
+            "select seq_scan, coalesce(idx_scan, 0) from pg_stat_user_tables where relname = 'outbox'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = scans().await;
+    let relay = Relay::new(
+        pool.clone(),
+        Queues::new(shared::redis::connect(config).unwrap(), config),
+        config.outbox_poll_interval,
+    );
+    assert_eq!(relay.relay_batch().await.unwrap(), 0, "nothing is due");
+    let after = scans().await;
+    assert_eq!(after.0 - before.0, 0, "no sequential scan of the outbox");
+    assert!(after.1 > before.1, "the pass read through an index");
+}
