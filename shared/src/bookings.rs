@@ -123,14 +123,6 @@ fn quote(property: &properties::Property, stay: &StayDates, guests: i32) -> Resu
         .ok_or_else(|| DomainError::invalid("check_out", "the stay's price is too large"))
 }
 
-async fn notify_parties(
-    conn: &mut PgConnection,
-    job: impl Fn(Party) -> EmailJob,
-    request_id: Option<&str>,
-) -> anyhow::Result<()> {
-    outbox::enqueue_all(conn, &outbox::Entry::to_both_parties(job)?, request_id).await
-}
-
 /// Creates a pending hold for `actor`, priced by the server, in the caller's
 /// transaction; queues the emails to guest and host and the hold's expiry.
 #[tracing::instrument(skip(conn, request_id))]
@@ -317,7 +309,7 @@ pub async fn change(
     )
     .fetch_one(&mut *conn)
     .await?;
-    notify_parties(conn, |to| EmailJob::BookingChanged { booking_id: id, to, at }, request_id).await?;
+    outbox::notify_parties(conn, |to| EmailJob::BookingChanged { booking_id: id, to, at }, request_id).await?;
     find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
 }
 
@@ -365,7 +357,7 @@ pub async fn cancel(
             .ok_or_else(|| anyhow::anyhow!("BUG: confirmed booking {id} has no succeeded payment"))?;
         outbox::enqueue(conn, &PaymentJob::Refund { payment_id, amount: refund }, request_id).await?;
     }
-    notify_parties(conn, |to| EmailJob::BookingCancelled { booking_id: id, to }, request_id).await?;
+    outbox::notify_parties(conn, |to| EmailJob::BookingCancelled { booking_id: id, to }, request_id).await?;
     find(&mut *conn, id).await?.ok_or(DomainError::NotFound("booking"))
 }
 

@@ -54,6 +54,16 @@ impl Entry {
     }
 }
 
+/// Writes the email `job` builds for each party of a booking to the outbox
+/// inside the caller's transaction.
+pub async fn notify_parties(
+    conn: &mut PgConnection,
+    job: impl Fn(Party) -> EmailJob,
+    request_id: Option<&str>,
+) -> anyhow::Result<()> {
+    enqueue_all(conn, &Entry::to_both_parties(job)?, request_id).await
+}
+
 /// Writes `entries` to the outbox inside the caller's transaction, in one
 /// round trip, in order.
 pub async fn enqueue_all(conn: &mut PgConnection, entries: &[Entry], request_id: Option<&str>) -> anyhow::Result<()> {

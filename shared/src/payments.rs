@@ -397,8 +397,7 @@ pub async fn record_refund(
     )
     .execute(&mut *conn)
     .await?;
-    let emails = outbox::Entry::to_both_parties(|to| EmailJob::RefundIssued { payment_id: id, to })?;
-    outbox::enqueue_all(conn, &emails, request_id).await?;
+    outbox::notify_parties(conn, |to| EmailJob::RefundIssued { payment_id: id, to }, request_id).await?;
     Ok(Settled::Now)
 }
 
