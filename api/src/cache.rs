@@ -158,18 +158,18 @@ impl Cache {
     /// Stores `value` as JSON under `key` at `versions` for `ttl`.
     pub async fn put<T: Serialize>(&self, key: &str, versions: &Versions, value: &T, ttl: Duration) {
         if let Ok(raw) = serde_json::to_vec(value) {
-            self.put_raw(key, versions, raw, ttl).await;
+            self.put_raw(key, versions, &raw, ttl).await;
         }
     }
 
     /// Stores `raw` as `key` for `ttl`, tagged with `versions`. Of two
     /// readers racing, the last one's entry stays; if its versions are
     /// stale, the next lookup misses and refills it.
-    pub async fn put_raw(&self, key: &str, versions: &Versions, raw: Vec<u8>, ttl: Duration) {
+    pub async fn put_raw(&self, key: &str, versions: &Versions, raw: &[u8], ttl: Duration) {
         let mut tagged = Vec::with_capacity(versions.0.len() + 1 + raw.len());
         tagged.extend_from_slice(versions.0.as_bytes());
         tagged.push(b'\n');
-        tagged.extend_from_slice(&raw);
+        tagged.extend_from_slice(raw);
         let mut conn = self.redis.clone();
         let _: Option<()> = within(conn.set_ex(format!("{}{key}", self.prefix), tagged, ttl.as_secs())).await;
     }

@@ -22,8 +22,9 @@ use crate::{
 pub enum Detail {
     /// The body stored in the cache, passed on unparsed.
     Cached(Vec<u8>),
-    /// Read from PostgreSQL.
-    Read(Box<PropertyBody>),
+    /// Read from PostgreSQL, with its JSON when it was encoded for the
+    /// cache.
+    Read { body: Box<PropertyBody>, json: Option<Vec<u8>> },
 }
 
 impl Detail {
@@ -31,14 +32,15 @@ impl Detail {
     pub fn into_json(self) -> Vec<u8> {
         match self {
             Self::Cached(raw) => raw,
-            Self::Read(body) => body_json(&body),
+            Self::Read { json: Some(json), .. } => json,
+            Self::Read { body, json: None } => body_json(&body),
         }
     }
 
     /// The body as an object (GraphQL resolves fields on it).
     pub fn into_body(self) -> Result<PropertyBody> {
         match self {
-            Self::Read(body) => Ok(*body),
+            Self::Read { body, .. } => Ok(*body),
             Self::Cached(raw) => serde_json::from_slice(&raw)
                 .ok()
                 .and_then(|value| PropertyBody::parse_from_json(Some(value)).ok())
@@ -67,15 +69,20 @@ pub async fn detail(state: &AppState, actor: Option<Actor>, id: PropertyId) -> R
     if property.deleted_at.is_none() {
         let body = PropertyBody::from(property);
         // Only listed properties are cached: removed ones depend on the caller.
-        if let Some(versions) = &versions {
-            cache.put_raw(&key, versions, body_json(&body), cache::DETAIL_TTL).await;
-        }
-        return Ok(Detail::Read(Box::new(body)));
+        let json = match &versions {
+            Some(versions) => {
+                let json = body_json(&body);
+                cache.put_raw(&key, versions, &json, cache::DETAIL_TTL).await;
+                Some(json)
+            }
+            None => None,
+        };
+        return Ok(Detail::Read { body: Box::new(body), json });
     }
     if !properties::may_see(&state.db, actor, &property).await? {
         return Err(ApiError::not_found("property"));
     }
-    Ok(Detail::Read(Box::new(property.into())))
+    Ok(Detail::Read { body: Box::new(property.into()), json: None })
 }
 
 /// A page of search results; first pages come from the cache when fresh.
