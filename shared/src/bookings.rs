@@ -228,6 +228,91 @@ pub async fn find(executor: impl PgExecutor<'_>, id: BookingId) -> sqlx::Result<
     .await
 }
 
+/// Who a message about a booking goes to, as far as the message needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addressee {
+    pub id: UserId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl From<&crate::users::User> for Addressee {
+    fn from(user: &crate::users::User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+        }
+    }
+}
+
+/// A booking with what a message about it names: the listing's name and
+/// city, the party it is addressed to and the guest's first name (each
+/// `None` when that account is erased).
+#[derive(Clone, Debug)]
+pub struct Correspondence {
+    pub booking: Booking,
+    pub property_name: String,
+    pub property_city: String,
+    pub recipient: Option<Addressee>,
+    pub guest_first_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CorrespondenceRow {
+    #[sqlx(flatten)]
+    booking: Booking,
+    property_name: String,
+    property_city: String,
+    recipient_id: Option<UserId>,
+    recipient_email: Option<String>,
+    recipient_first_name: Option<String>,
+    recipient_last_name: Option<String>,
+    guest_first_name: Option<String>,
+}
+
+/// A booking and what a message about it to `to` names, in one read.
+#[tracing::instrument(skip(executor))]
+pub async fn correspondence(
+    executor: impl PgExecutor<'_>,
+    id: BookingId,
+    to: Party,
+) -> sqlx::Result<Option<Correspondence>> {
+    let row: Option<CorrespondenceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS}, p.name as property_name, p.city as property_city,
+                r.user_id as recipient_id, r.email as recipient_email,
+                r.first_name as recipient_first_name, r.last_name as recipient_last_name,
+                g.first_name as guest_first_name
+         from bookings b
+         join properties p using (property_id)
+         left join users r on r.user_id = (case when $2 then b.guest_id else p.host_id end) and r.deleted_at is null
+         left join users g on g.user_id = b.guest_id and g.deleted_at is null
+         where b.booking_id = $1"
+    )))
+    .bind(id)
+    .bind(to == Party::Guest)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|row| {
+        let recipient = match (row.recipient_id, row.recipient_email, row.recipient_first_name, row.recipient_last_name)
+        {
+            (Some(id), Some(email), Some(first_name), Some(last_name)) => {
+                Some(Addressee { id, email, first_name, last_name })
+            }
+            _ => None,
+        };
+        Correspondence {
+            booking: row.booking,
+            property_name: row.property_name,
+            property_city: row.property_city,
+            recipient,
+            guest_first_name: row.guest_first_name,
+        }
+    }))
+}
+
 /// A booking, locked for the rest of the transaction.
 pub async fn find_for_update(conn: &mut PgConnection, id: BookingId) -> sqlx::Result<Option<Booking>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -10,11 +10,10 @@ use apalis::prelude::{AbortError, Attempt, BoxDynError, Data};
 use lettre::message::Mailbox;
 use sha2::{Digest, Sha256};
 use shared::{
-    bookings,
+    bookings::{self, Addressee},
     domain::BookingId,
     jobs::{EmailJob, Envelope, Party},
-    payments, properties,
-    users::{self, User},
+    payments, users,
 };
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -130,7 +129,7 @@ async fn render(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<Draft> {
             let Some(user) = users::find(&deps.db, user_id).await.context("loading the user")? else {
                 return Ok(RECIPIENT_GONE);
             };
-            return Ok(Draft::Ready(compose(&user, templates::welcome(&user), job)?));
+            return Ok(Draft::Ready(compose(&Addressee::from(&user), templates::welcome(&user), job)?));
         }
         EmailJob::BookingRequested { booking_id, to } => (booking_id, to, templates::booking_requested),
         EmailJob::BookingChanged { booking_id, to, at: _ } => (booking_id, to, templates::booking_changed),
@@ -149,35 +148,30 @@ async fn render(deps: &EmailDeps, job: &EmailJob) -> anyhow::Result<Draft> {
     Ok(Draft::Ready(compose(&mail.recipient, template(&mail), job)?))
 }
 
-/// What a booking email needs; `None` when its recipient's account is gone.
+/// What a booking email needs, in one read; `None` when its recipient's
+/// account is gone.
 async fn load_booking_mail(deps: &EmailDeps, booking_id: BookingId, to: Party) -> anyhow::Result<Option<BookingMail>> {
     // Bookings are never deleted: a missing one is a bug, left to the dead set.
-    let booking = bookings::find(&deps.db, booking_id)
+    let found = bookings::correspondence(&deps.db, booking_id, to)
         .await
         .context("loading the booking")?
         .with_context(|| format!("booking {booking_id} does not exist"))?;
-    let property = properties::find(&deps.db, booking.property_id)
-        .await
-        .context("loading the property")?
-        .with_context(|| format!("property {} does not exist", booking.property_id))?;
-    let recipient_id = match to {
-        Party::Guest => booking.guest_id,
-        Party::Host => booking.host_id,
-    };
-    let Some(recipient) = users::find(&deps.db, recipient_id).await.context("loading the recipient")? else {
+    let Some(recipient) = found.recipient else {
         return Ok(None);
     };
-    let guest_name = match to {
-        Party::Guest => Some(recipient.first_name.clone()),
-        Party::Host => {
-            users::find(&deps.db, booking.guest_id).await.context("loading the guest")?.map(|guest| guest.first_name)
-        }
-    };
-    Ok(Some(BookingMail { booking, property, recipient, to, guest_name, payment: None }))
+    Ok(Some(BookingMail {
+        booking: found.booking,
+        property_name: found.property_name,
+        property_city: found.property_city,
+        recipient,
+        to,
+        guest_name: found.guest_first_name,
+        payment: None,
+    }))
 }
 
 /// Addresses `letter` to `user` in both its forms.
-fn compose(user: &User, letter: Letter, job: &EmailJob) -> anyhow::Result<Email> {
+fn compose(user: &Addressee, letter: Letter, job: &EmailJob) -> anyhow::Result<Email> {
     let address = user.email.parse().with_context(|| format!("{:?} is not a mail address", user.email))?;
     Ok(Email {
         to: Mailbox::new(Some(format!("{} {}", user.first_name, user.last_name)), address),

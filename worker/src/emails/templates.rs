@@ -2,7 +2,11 @@
 //! they are tested without a database or an SMTP server.
 
 use shared::{
-    bookings::Booking, domain::CancellationPolicy, jobs::Party, payments::Payment, properties::Property, users::User,
+    bookings::{Addressee, Booking},
+    domain::CancellationPolicy,
+    jobs::Party,
+    payments::Payment,
+    users::User,
 };
 
 use super::format::{count, date, html_escape, instant, money};
@@ -34,9 +38,11 @@ impl Letter {
 #[derive(Clone, Debug)]
 pub struct BookingMail {
     pub booking: Booking,
-    pub property: Property,
+    /// The listing's name and city.
+    pub property_name: String,
+    pub property_city: String,
     /// Who the email goes to: the guest or the host of `booking`, as `to` says.
-    pub recipient: User,
+    pub recipient: Addressee,
     pub to: Party,
     /// The guest's first name, which emails to the host mention; `None`
     /// when the guest's account is gone.
@@ -52,7 +58,7 @@ impl BookingMail {
 
     /// `Sea Cabin in Porto`.
     fn place(&self) -> String {
-        format!("{} in {}", self.property.name, self.property.city)
+        format!("{} in {}", self.property_name, self.property_city)
     }
 
     /// `from Mon 10 Jun 2030 to Wed 12 Jun 2030 (2 nights, 2 guests)`.
@@ -125,7 +131,7 @@ impl BookingMail {
 }
 
 pub fn booking_confirmed(mail: &BookingMail) -> Letter {
-    let name = &mail.property.name;
+    let name = &mail.property_name;
     match mail.to {
         Party::Guest => Letter {
             subject: format!("Booking confirmed: {name}"),
@@ -157,7 +163,7 @@ pub fn payment_receipt(mail: &BookingMail) -> Letter {
     let payment = mail.payment();
     let reference = payment.provider_reference.as_deref().unwrap_or("pending");
     Letter {
-        subject: format!("Receipt for your stay at {}", mail.property.name),
+        subject: format!("Receipt for your stay at {}", mail.property_name),
         paragraphs: vec![
             mail.greeting(),
             format!(
@@ -178,7 +184,7 @@ pub fn payment_failed(mail: &BookingMail) -> Letter {
     let reason = payment.failure_reason.as_deref().unwrap_or("The payment was declined.");
     let until = mail.booking.expires_at.map(instant).unwrap_or_else(|| "a short while".into());
     Letter {
-        subject: format!("Your payment for {} did not go through", mail.property.name),
+        subject: format!("Your payment for {} did not go through", mail.property_name),
         paragraphs: vec![
             mail.greeting(),
             format!(
@@ -197,7 +203,7 @@ pub fn refund_issued(mail: &BookingMail) -> Letter {
     let refunded = money(payment.refunded_amount, &payment.currency);
     match mail.to {
         Party::Guest => Letter {
-            subject: format!("Refund of {refunded} for {}", mail.property.name),
+            subject: format!("Refund of {refunded} for {}", mail.property_name),
             paragraphs: vec![
                 mail.greeting(),
                 format!("we refunded {refunded} of your payment for {} {}.", mail.place(), mail.stay()),
@@ -206,7 +212,7 @@ pub fn refund_issued(mail: &BookingMail) -> Letter {
             ],
         },
         Party::Host => Letter {
-            subject: format!("Refund to the guest for {}", mail.property.name),
+            subject: format!("Refund to the guest for {}", mail.property_name),
             paragraphs: vec![
                 mail.greeting(),
                 format!("{} was refunded {refunded} for the stay at {} {}.", mail.guest(), mail.place(), mail.stay()),
@@ -228,7 +234,7 @@ pub fn welcome(user: &User) -> Letter {
 }
 
 pub fn booking_requested(mail: &BookingMail) -> Letter {
-    let name = &mail.property.name;
+    let name = &mail.property_name;
     match mail.to {
         Party::Guest => {
             let hold = match mail.booking.expires_at {
@@ -264,7 +270,7 @@ pub fn booking_requested(mail: &BookingMail) -> Letter {
 }
 
 pub fn booking_changed(mail: &BookingMail) -> Letter {
-    let name = &mail.property.name;
+    let name = &mail.property_name;
     let (subject, change) = match mail.to {
         Party::Guest => (
             format!("Your booking for {name} changed"),
@@ -293,12 +299,12 @@ pub fn booking_cancelled(mail: &BookingMail) -> Letter {
         paragraphs.push("The dates are open for booking again.".into());
     }
     paragraphs.push(SIGN_OFF.into());
-    Letter { subject: format!("Booking cancelled: {}", mail.property.name), paragraphs }
+    Letter { subject: format!("Booking cancelled: {}", mail.property_name), paragraphs }
 }
 
 pub fn hold_expired(mail: &BookingMail) -> Letter {
     Letter {
-        subject: format!("Your hold on {} expired", mail.property.name),
+        subject: format!("Your hold on {} expired", mail.property_name),
         paragraphs: vec![
             mail.greeting(),
             format!(
@@ -314,7 +320,7 @@ pub fn hold_expired(mail: &BookingMail) -> Letter {
 
 pub fn review_invitation(mail: &BookingMail) -> Letter {
     Letter {
-        subject: format!("How was your stay at {}?", mail.property.name),
+        subject: format!("How was your stay at {}?", mail.property_name),
         paragraphs: vec![
             mail.greeting(),
             format!("we hope you enjoyed your stay at {} {}.", mail.place(), mail.stay()),
@@ -371,36 +377,19 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
-        let property = Property {
-            id: booking.property_id,
-            host_id: host.id,
-            name: "Sea <Cabin> & \"Co\"".into(),
-            description: String::new(),
-            address: "1 Rua".into(),
-            city: "Porto".into(),
-            country: "Portugal".into(),
-            latitude: None,
-            longitude: None,
-            price_per_night: 10_000,
-            cleaning_fee: 2_500,
-            currency: "EUR".into(),
-            max_guests: 4,
-            bedrooms: 1,
-            bathrooms: 1,
-            amenities: vec![],
-            photos: vec![],
-            cancellation_policy: CancellationPolicy::Moderate,
-            rating_average: None,
-            review_count: 0,
-            deleted_at: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        };
         let recipient = match to {
-            Party::Guest => guest.clone(),
-            Party::Host => host,
+            Party::Guest => Addressee::from(&guest),
+            Party::Host => Addressee::from(&host),
         };
-        BookingMail { booking, property, recipient, to, guest_name: Some(guest.first_name), payment: None }
+        BookingMail {
+            booking,
+            property_name: "Sea <Cabin> & \"Co\"".into(),
+            property_city: "Porto".into(),
+            recipient,
+            to,
+            guest_name: Some(guest.first_name),
+            payment: None,
+        }
     }
 
     #[test]
