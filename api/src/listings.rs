@@ -109,8 +109,12 @@ pub async fn search(state: &AppState, request: &SearchRequest) -> Result<Page<Pr
         None => {
             // First pages go to the cache, which must hold only what the
             // primary had; later pages may come from a replica.
-            let db = if after.is_some() { &state.read_db } else { &state.db };
-            let rows = properties::search(db, search, *order, after.as_ref(), *limit).await?;
+            let pools = if after.is_some() {
+                properties::SearchPools { db: &state.read_db, walk_db: &state.read_walk_db }
+            } else {
+                properties::SearchPools { db: &state.db, walk_db: &state.walk_db }
+            };
+            let rows = properties::search(pools, search, *order, after.as_ref(), *limit).await?;
             // Stored when asked for again: most searches are made once.
             if let (Some(versions), Ok(key)) = (&versions, &key)
                 && cache.admit(key)

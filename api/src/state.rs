@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
-use shared::{Config, domain::PropertyId, jobs::Queues, outbox::Relay};
+use shared::{Config, db::Session, domain::PropertyId, jobs::Queues, outbox::Relay};
 use sqlx::PgPool;
 
 use crate::{
@@ -18,6 +18,11 @@ pub struct AppState {
     /// search pages after the first (first pages and details are cached, and
     /// the cache must only ever hold what the primary had).
     pub read_db: PgPool,
+    /// Sessions planned for the walk of one city, newest first: that
+    /// search's first pages, then its later ones (see
+    /// `shared::properties::search`).
+    pub walk_db: PgPool,
+    pub read_walk_db: PgPool,
     pub redis: ConnectionManager,
     pub tokens: TokenIssuer,
     pub sessions: Sessions,
@@ -44,7 +49,9 @@ impl AppState {
     /// a process starts while PostgreSQL or Redis is down.
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let db = shared::db::pool(&config)?;
-        let read_db = shared::db::read_pool(&config, &db)?;
+        let read_db = shared::db::read_pool(&config, &db, Session::Default)?;
+        let walk_db = shared::db::pool_with(&config, Session::Walk)?;
+        let read_walk_db = shared::db::read_pool(&config, &walk_db, Session::Walk)?;
         let redis = shared::redis::connect(&config)?;
         Ok(Self {
             tokens: TokenIssuer::new(&config.jwt_secret, config.access_token_ttl),
@@ -53,6 +60,8 @@ impl AppState {
             relay: Relay::new(db.clone(), Queues::new(redis.clone(), &config), config.outbox_poll_interval),
             db,
             read_db,
+            walk_db,
+            read_walk_db,
             redis,
             config: Arc::new(config),
         })

@@ -11,29 +11,58 @@ use crate::config::Config;
 /// The schema, from `migrations/`; applied by the API at start and by tests.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// How a pool's sessions are set up when they connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Session {
+    /// Dates in UTC everywhere (check-in deadlines, `current_date`); plans
+    /// as PostgreSQL chooses them.
+    Default,
+    /// As `Default`, and every prepared statement planned once for all its
+    /// values, avoiding sorts: for the statement whose one good plan is an
+    /// ordered index walk, whatever the values (`properties::search` in one
+    /// city, newest first). Settings of the session, not of a transaction,
+    /// so such a statement runs alone, in one round trip.
+    Walk,
+}
+
+impl Session {
+    fn setup(self) -> &'static str {
+        match self {
+            Session::Default => "set time zone 'UTC'",
+            Session::Walk => "set time zone 'UTC'; set plan_cache_mode = force_generic_plan; set enable_sort = off",
+        }
+    }
+}
+
 /// A pool that connects lazily: a process starts while the database is down
 /// and reports itself not ready until it is back. Queries time out instead
 /// of hanging when no connection can be had.
 pub fn pool(config: &Config) -> anyhow::Result<PgPool> {
-    pool_at(config, config.database_url.expose_secret()).context("DATABASE_URL is not a valid PostgreSQL URL")
+    pool_with(config, Session::Default)
+}
+
+/// As [`pool`], with sessions set up as `session` says.
+pub fn pool_with(config: &Config, session: Session) -> anyhow::Result<PgPool> {
+    pool_at(config, config.database_url.expose_secret(), session).context("DATABASE_URL is not a valid PostgreSQL URL")
 }
 
 /// The pool of reads that may lag the primary (lists, later search pages):
 /// the replica of `DATABASE_READ_URL`, else the primary's own pool.
-pub fn read_pool(config: &Config, primary: &PgPool) -> anyhow::Result<PgPool> {
+pub fn read_pool(config: &Config, primary: &PgPool, session: Session) -> anyhow::Result<PgPool> {
     match &config.database_read_url {
         None => Ok(primary.clone()),
-        Some(url) => pool_at(config, url.expose_secret()).context("DATABASE_READ_URL is not a valid PostgreSQL URL"),
+        Some(url) => {
+            pool_at(config, url.expose_secret(), session).context("DATABASE_READ_URL is not a valid PostgreSQL URL")
+        }
     }
 }
 
-fn pool_at(config: &Config, url: &str) -> sqlx::Result<PgPool> {
+fn pool_at(config: &Config, url: &str, session: Session) -> sqlx::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(config.database_max_connections)
-        // Dates are UTC everywhere (check-in deadlines, `current_date`).
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
-                sqlx::Executor::execute(conn, "set time zone 'UTC'").await?;
+                sqlx::Executor::execute(conn, session.setup()).await?;
                 Ok(())
             })
         })

@@ -1,7 +1,7 @@
 //! Listings: their validated fields, queries, and search.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Connection, PgConnection, PgExecutor, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 
 use crate::domain::{CancellationPolicy, Currency, PropertyId, StayDates, UserId, ValidationErrors};
 use crate::pagination::{CursorTime, PageLimit, decode_cursor};
@@ -597,11 +597,19 @@ pub async fn booked_ranges(
     .await
 }
 
+/// The pools a search may run on: `db` as any other statement, `walk_db`
+/// with sessions set up as `db::Session::Walk`.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchPools<'a> {
+    pub db: &'a PgPool,
+    pub walk_db: &'a PgPool,
+}
+
 /// Active listings matching `search`, in `order`, after `cursor`; fetches
 /// `limit.fetch()` rows. One indexed statement whatever the filters.
-#[tracing::instrument(skip(db))]
-pub async fn search<'c>(
-    db: impl sqlx::Acquire<'c, Database = Postgres>,
+#[tracing::instrument(skip(pools))]
+pub async fn search(
+    pools: SearchPools<'_>,
     search: &Search,
     order: SortOrder,
     cursor: Option<&SearchCursor>,
@@ -697,23 +705,20 @@ pub async fn search<'c>(
     //
     // Except in one city, newest first: there the page is read by walking
     // the city's listings in that order until it is full, with no sort,
-    // whatever the values, so that plan is made once per connection. The
-    // planner would otherwise take every listing in the price range and
+    // whatever the values: that plan is made once per session, and sessions
+    // of the walk pool make no other (`db::Session::Walk`). The planner
+    // would otherwise take every listing in the price range and
     // sort them when it expects the range to hold few of the city's
     // listings, and it misjudges that wherever prices and cities go
     // together (a price range in won or baht is rare overall, common in
     // Seoul or Bangkok): 36-243 ms against under 1 ms for the walk, whose
     // cost the city's size bounds.
-    let walk_city = order == SortOrder::Newest && search.city.is_some();
-    //
-    // The settings go with `begin` in one simple-protocol round trip.
-    let begin = if walk_city {
-        "begin; set local plan_cache_mode = force_generic_plan; set local enable_sort = off"
-    } else {
-        "begin; set local plan_cache_mode = force_custom_plan; set local enable_sort = on"
-    };
-    let mut conn = db.acquire().await?;
-    let mut tx = conn.begin_with(begin).await?;
+    if order == SortOrder::Newest && search.city.is_some() {
+        // The walk pool's sessions plan it so, in one round trip.
+        return sql.build_query_as().fetch_all(pools.walk_db).await;
+    }
+    // The setting goes with `begin` in one simple-protocol round trip.
+    let mut tx = pools.db.begin_with("begin; set local plan_cache_mode = force_custom_plan").await?;
     let rows = sql.build_query_as().fetch_all(&mut *tx).await?;
     tx.commit().await?;
     Ok(rows)

@@ -113,6 +113,12 @@ async fn lists_and_later_search_pages_read_the_replica_and_first_pages_the_prima
     let cursor = first["next_cursor"].as_str().expect("a second page");
     let second = app.get(&format!("/properties?limit=1&cursor={cursor}"), None).await;
     assert_eq!(second.status(), 503, "a later page reads the replica");
+    // In one city, newest first: the walk pools, of the primary then the replica.
+    let city = first["items"][0]["city"].as_str().expect("a city").replace(' ', "%20");
+    let first = assert_json(app.get(&format!("/properties?city={city}&limit=1"), None).await, 200).await;
+    let cursor = first["next_cursor"].as_str().expect("a second page in the city");
+    let second = app.get(&format!("/properties?city={city}&limit=1&cursor={cursor}"), None).await;
+    assert_eq!(second.status(), 503, "a later page in one city reads the replica");
     for list in ["/bookings", "/payments"] {
         assert_eq!(app.get(list, Some(&host.access_token)).await.status(), 503, "{list} reads the replica");
     }

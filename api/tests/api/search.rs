@@ -628,30 +628,55 @@ async fn a_text_filter_with_a_nul_character_is_refused_not_sent_to_the_database(
 #[tokio::test]
 async fn a_search_is_planned_for_its_own_values_except_the_walk_of_one_city_newest_first() {
     use shared::{
+        db::Session,
         pagination::PageLimit,
-        properties::{Search, SortOrder},
+        properties::{Search, SearchPools, SortOrder},
     };
     let app = TestApp::spawn().await;
-    let mut conn = app.db.acquire().await.unwrap();
+    // One connection per pool: prepared statements belong to their connection.
+    let mut config = app.config.clone();
+    config.database_max_connections = 1;
+    let db = shared::db::pool_with(&config, Session::Default).unwrap();
+    let walk_db = shared::db::pool_with(&config, Session::Walk).unwrap();
     // PostgreSQL considers a generic plan from a prepared statement's sixth run on.
     for n in 0..10 {
         let search = Search { city: Some("Lisbon".into()), min_price: Some(n), ..Default::default() };
         let limit = PageLimit::parse(None).unwrap();
         for order in [SortOrder::Newest, SortOrder::PriceAsc] {
-            shared::properties::search(&mut *conn, &search, order, None, limit).await.unwrap();
+            let pools = SearchPools { db: &db, walk_db: &walk_db };
+            shared::properties::search(pools, &search, order, None, limit).await.unwrap();
         }
     }
-    // Prepared statements belong to their connection: read them on it.
-    let read = |order_by: &'static str| {
-        sqlx::query_as::<_, (i64, i64)>(
-            "select generic_plans, custom_plans from pg_prepared_statements
-             where statement like 'select property_id, host_id, %from properties p where p.deleted_at%'
-               and statement like '%order by ' || $1 || '%'",
-        )
-        .bind(order_by)
+    let plans = |pool: &sqlx::PgPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64, i64)>(
+                "select case when statement like '%order by p.created_at%' then 'newest' else 'by price' end,
+                        generic_plans, custom_plans
+                 from pg_prepared_statements
+                 where statement like 'select property_id, host_id, %from properties p where p.deleted_at%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
     };
-    let by_price = read("p.price_per_night").fetch_one(&mut *conn).await.unwrap();
-    assert_eq!(by_price, (0, 10), "every run planned for its own values");
-    let newest = read("p.created_at").fetch_one(&mut *conn).await.unwrap();
-    assert_eq!(newest, (10, 0), "one plan, the walk of the city newest first, for every run");
+    assert_eq!(plans(&db).await, [("by price".to_owned(), 0, 10)], "every run planned for its own values");
+    assert_eq!(
+        plans(&walk_db).await,
+        [("newest".to_owned(), 10, 0)],
+        "one plan, the walk of the city newest first, for every run, and alone on its pool"
+    );
+    let sorts: (String, String) =
+        sqlx::query_as("select current_setting('enable_sort'), current_setting('plan_cache_mode')")
+            .fetch_one(&walk_db)
+            .await
+            .unwrap();
+    assert_eq!(sorts, ("off".to_owned(), "force_generic_plan".to_owned()));
+    let defaults: (String, String) =
+        sqlx::query_as("select current_setting('enable_sort'), current_setting('plan_cache_mode')")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(defaults, ("on".to_owned(), "auto".to_owned()), "the settings stay on the walk pool");
 }
