@@ -271,6 +271,7 @@ say "running scenarios ($DURATION each, $CONNECTIONS connections, $THREADS wrk t
 wrk_run "ceiling: GET /health" health /dev/null
 wrk_run "warm-up" detail "$WORK/hot.data" 5s >/dev/null 2>&1 && sed -i '$d' "$RESULTS"
 wrk_run "property detail, cache on (1k hot ids)" detail "$WORK/hot.data"
+wrk_run "warm-up" search "$WORK/cities.data" 5s >/dev/null 2>&1 && sed -i '$d' "$RESULTS"
 wrk_run "search: city+price+guests+dates" search "$WORK/cities.data"
 wrk_run "bookings list of one guest ($HEAVY_COUNT stays)" bookings_list "$WORK/heavy.data"
 wrk_run "POST /auth/login" login "$WORK/login.data"
