@@ -142,20 +142,22 @@ pub async fn create(
     }
     let hold =
         Hold { id: BookingId::new(), guest_id: actor.user_id, stay, guests, quote: quote(&property, &stay, guests)? };
-    let booking = match hold.insert(conn, &property, now, OnOverlap::Skip).await? {
+    // The hold's expiry and the emails to guest and host, written with it.
+    let id = hold.id;
+    let [to_guest, to_host] = outbox::Entry::to_both_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
+    let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD))?;
+    let jobs = [expiry, to_guest, to_host];
+    let write = |on_overlap| hold.insert(&property, now, on_overlap, &jobs, request_id);
+    let booking = match write(OnOverlap::Skip).fetch_optional(&mut *conn).await? {
         Some(booking) => booking,
         None => {
             // The dates are taken, perhaps only by holds that lapsed: those
             // free their dates, and the insert runs once more. An overlap
             // left fails on the `bookings_no_overlap` constraint.
             expire_due_holds(conn, Sweep::Property(property.id), request_id).await?;
-            hold.insert(conn, &property, now, OnOverlap::Fail).await?.ok_or(sqlx::Error::RowNotFound)?
+            write(OnOverlap::Fail).fetch_one(&mut *conn).await?
         }
     };
-    let id = booking.id;
-    let [to_guest, to_host] = outbox::Entry::to_both_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
-    let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD))?;
-    outbox::enqueue_all(conn, &[expiry, to_guest, to_host], request_id).await?;
     Ok(booking)
 }
 
@@ -178,24 +180,32 @@ enum OnOverlap {
 }
 
 impl Hold {
-    /// Inserts the hold and returns it as read back, in one statement.
-    async fn insert(
-        &self,
-        conn: &mut PgConnection,
-        property: &properties::Property,
+    /// The statement that inserts the hold with its `jobs` in the outbox
+    /// and returns it as read back: no row (and no jobs) when it overlaps
+    /// and `on_overlap` says skip.
+    fn insert<'q>(
+        &'q self,
+        property: &'q properties::Property,
         now: DateTime<Utc>,
         on_overlap: OnOverlap,
-    ) -> sqlx::Result<Option<Booking>> {
+        jobs: &'q [outbox::Entry],
+        request_id: Option<&'q str>,
+    ) -> sqlx::query::QueryAs<'q, Postgres, Booking, sqlx::postgres::PgArguments> {
         let conflict = if on_overlap == OnOverlap::Skip { "on conflict do nothing" } else { "" };
         // The returned columns are `COLUMNS`, with the host taken from
         // the property already read.
         let returning = COLUMNS.replace("p.host_id", "$15::uuid as host_id");
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
-                 nightly_subtotal, cleaning_fee, service_fee, total_price, currency, cancellation_policy, expires_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             {conflict}
-             returning {returning}"
+        let queue = outbox::Rows::insert_sql(16, "exists (select from held)");
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "with held as (
+                 insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests,
+                     nightly_price, nightly_subtotal, cleaning_fee, service_fee, total_price, currency,
+                     cancellation_policy, expires_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 {conflict}
+                 returning {returning}
+             ), queued as ({queue})
+             select * from held"
         )))
         .bind(self.id)
         .bind(property.id)
@@ -211,9 +221,8 @@ impl Hold {
         .bind(&property.currency)
         .bind(property.cancellation_policy)
         .bind(now + HOLD)
-        .bind(property.host_id)
-        .fetch_optional(conn)
-        .await
+        .bind(property.host_id);
+        outbox::Rows::new(jobs, request_id).bind(query)
     }
 }
 

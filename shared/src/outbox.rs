@@ -70,23 +70,83 @@ pub async fn enqueue_all(conn: &mut PgConnection, entries: &[Entry], request_id:
     if entries.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = entries.iter().map(|_| Uuid::now_v7()).collect();
-    let queues: Vec<&str> = entries.iter().map(|e| e.queue).collect();
-    let payloads: Vec<&serde_json::Value> = entries.iter().map(|e| &e.payload).collect();
-    let dues: Vec<Option<chrono::DateTime<chrono::Utc>>> = entries.iter().map(|e| e.due).collect();
-    sqlx::query(
-        "insert into outbox (outbox_id, queue, payload, request_id, available_at)
-         select id, queue, payload, $4, coalesce(due, now())
-         from unnest($1::uuid[], $2::text[], $3::jsonb[], $5::timestamptz[]) as t (id, queue, payload, due)",
-    )
-    .bind(ids)
-    .bind(queues)
-    .bind(payloads)
-    .bind(request_id)
-    .bind(dues)
-    .execute(conn)
-    .await?;
+    let sql = Rows::insert_sql(1, "true");
+    Rows::new(entries, request_id).bind(sqlx::query(sqlx::AssertSqlSafe(sql))).execute(conn).await?;
     Ok(())
+}
+
+/// Entries as the values of one `insert into outbox`, for statements that
+/// write them along with something else.
+pub(crate) struct Rows<'a> {
+    request_id: Option<&'a str>,
+    ids: Vec<Uuid>,
+    queues: Vec<&'static str>,
+    payloads: Vec<&'a serde_json::Value>,
+    dues: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl<'a> Rows<'a> {
+    pub(crate) fn new(entries: &'a [Entry], request_id: Option<&'a str>) -> Self {
+        Self {
+            request_id,
+            ids: entries.iter().map(|_| Uuid::now_v7()).collect(),
+            queues: entries.iter().map(|e| e.queue).collect(),
+            payloads: entries.iter().map(|e| &e.payload).collect(),
+            dues: entries.iter().map(|e| e.due).collect(),
+        }
+    }
+
+    /// The insert, taking the values [`bind`](Self::bind) adds as
+    /// parameters `$first` to `$first + 4`, and writing the rows only where
+    /// `condition` (SQL) holds.
+    pub(crate) fn insert_sql(first: usize, condition: &str) -> String {
+        let [request_id, ids, queues, payloads, dues] = std::array::from_fn(|n| first + n);
+        format!(
+            "insert into outbox (outbox_id, queue, payload, request_id, available_at)
+             select id, queue, payload, ${request_id}, coalesce(due, now())
+             from unnest(${ids}::uuid[], ${queues}::text[], ${payloads}::jsonb[], ${dues}::timestamptz[])
+                 as t (id, queue, payload, due)
+             where {condition}"
+        )
+    }
+
+    /// Binds the values, in the order [`insert_sql`](Self::insert_sql) takes them.
+    pub(crate) fn bind<'q, Q: Bind<'q>>(self, query: Q) -> Q
+    where
+        'a: 'q,
+    {
+        query
+            .bind_value(self.request_id)
+            .bind_value(self.ids)
+            .bind_value(self.queues)
+            .bind_value(self.payloads)
+            .bind_value(self.dues)
+    }
+}
+
+/// What `bind` is on both of sqlx's query types.
+pub(crate) trait Bind<'q>: Sized {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>;
+}
+
+impl<'q> Bind<'q> for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> Bind<'q> for sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        self.bind(value)
+    }
 }
 
 /// Moves outbox rows onto their queues.
