@@ -237,7 +237,8 @@ impl Queues {
     /// Pushes outbox rows of one queue in one Redis call, each under its
     /// outbox id as task id. Answers the rows it could not even build a
     /// task from (an unknown queue, a payload of another shape), with why;
-    /// an error means nothing was pushed.
+    /// an error means nothing was pushed ([`QueueFull`] when the queue
+    /// holds [`MAX_WAITING`] jobs).
     pub async fn push_batch(&self, queue: &str, rows: Vec<Outgoing>) -> anyhow::Result<Vec<(Uuid, String)>> {
         const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
         let push = async {
@@ -262,10 +263,35 @@ pub struct Outgoing {
     pub request_id: Option<String>,
 }
 
+/// Why a push was refused: the queue holds [`MAX_WAITING`] jobs already.
+#[derive(Debug, thiserror::Error)]
+#[error("the {queue} queue holds {waiting} jobs no worker has taken up yet")]
+pub struct QueueFull {
+    pub queue: &'static str,
+    pub waiting: usize,
+}
+
+/// Jobs a queue holds at most before any worker has taken them up.
+///
+/// apalis-redis 1.0 files every pushed job in the queue's scheduled set,
+/// due at once, and a worker's fetch moves every due job of that set to the
+/// queue in one Lua `unpack`, which fails from 8,000 items on (the Lua C
+/// stack): a queue that went without a worker long enough could never be
+/// fetched from again. Past this bound the rows wait in the outbox, retried
+/// with its backoff, and the worker finds at most this many plus one batch
+/// per relay racing it.
+pub const MAX_WAITING: usize = 4_000;
+
 async fn push_envelopes<J: Job>(
     storage: &RedisStorage<Envelope<J>>,
     rows: Vec<Outgoing>,
 ) -> anyhow::Result<Vec<(Uuid, String)>> {
+    let mut storage = storage.clone();
+    let scheduled = storage.get_config().scheduled_jobs_set();
+    let waiting: usize = redis::cmd("ZCARD").arg(&scheduled).query_async(storage.get_connection()).await?;
+    if waiting + rows.len() > MAX_WAITING {
+        return Err(QueueFull { queue: J::QUEUE, waiting }.into());
+    }
     let mut tasks = Vec::with_capacity(rows.len());
     let mut rejected = Vec::new();
     for row in rows {
@@ -279,7 +305,6 @@ async fn push_envelopes<J: Job>(
         }
     }
     if !tasks.is_empty() {
-        let mut storage = storage.clone();
         storage.push_all(futures::stream::iter(tasks)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(rejected)

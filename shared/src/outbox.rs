@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::jobs::{EmailJob, Job, Outgoing, Party, Queues};
+use crate::jobs::{EmailJob, Job, Outgoing, Party, QueueFull, Queues};
 
 /// Writes `job` to the outbox inside the caller's transaction.
 pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J, request_id: Option<&str>) -> anyhow::Result<()> {
@@ -247,8 +247,11 @@ impl Relay {
                 Err(error) => {
                     tracing::warn!(queue, rows = ids.len(), error = format!("{error:#}"), "jobs not pushed yet");
                     failed.extend(ids.into_iter().zip(attempts).map(|(id, a)| (id, a, format!("{error:#}"))));
-                    // Redis is most likely down: the other queues would fail alike.
-                    break;
+                    // Unless only this queue is full, Redis is most likely
+                    // down: the other queues would fail alike.
+                    if error.downcast_ref::<QueueFull>().is_none() {
+                        break;
+                    }
                 }
             }
         }

@@ -1,12 +1,15 @@
 //! The outbox relay pushes a queue's rows in one Redis call, and a row it
 //! cannot turn into a job stays behind, visibly, without holding back the
-//! others.
+//! others; a queue no worker takes from holds a bounded number of jobs.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared::{jobs::Queues, outbox::Relay};
-use testkit::TestApp;
+use shared::{
+    jobs::{MAX_WAITING, Queues},
+    outbox::Relay,
+};
+use testkit::{TestApp, TestWorker};
 
 #[tokio::test]
 async fn a_batch_reaches_its_queues_and_a_malformed_row_stays_with_its_error() {
@@ -99,4 +102,65 @@ async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
     let after = scans().await;
     assert_eq!(after.0 - before.0, 0, "no sequential scan of the outbox");
     assert!(after.1 > before.1, "the pass read through an index");
+}
+
+#[tokio::test]
+async fn a_queue_without_a_worker_fills_to_its_bound_and_a_worker_that_comes_back_takes_every_job() {
+    let app = TestApp::spawn().await;
+    let config = &app.config;
+    let relay = Relay::new(
+        app.db.clone(),
+        Queues::new(shared::redis::connect(config).unwrap(), config),
+        config.outbox_poll_interval,
+    );
+    // More welcome emails than apalis-redis can move from its scheduled set
+    // in one fetch (8,000), to accounts that do not exist: each job is a
+    // read, then skipped.
+    const JOBS: i64 = 9_000;
+    sqlx::query(
+        "insert into outbox (queue, payload)
+         select 'emails', jsonb_build_object('kind', 'welcome', 'user_id', gen_random_uuid())
+         from generate_series(1, $1)",
+    )
+    .bind(JOBS)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    // No worker: the relays (this one and the API's) stop at the bound.
+    let mut redis = shared::redis::connect(config).unwrap();
+    let scheduled = config.redis_key("emails:scheduled");
+    let waiting = || {
+        let mut redis = redis.clone();
+        let scheduled = scheduled.clone();
+        async move { redis::cmd("ZCARD").arg(&scheduled).query_async::<usize>(&mut redis).await.unwrap() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while waiting().await < MAX_WAITING - 200 {
+        relay.relay_batch().await.unwrap();
+        assert!(Instant::now() < deadline, "{} jobs queued", waiting().await);
+    }
+    for _ in 0..20 {
+        relay.relay_batch().await.unwrap();
+    }
+    let queued = waiting().await;
+    assert!(queued <= MAX_WAITING + 200, "{queued} jobs queued, at most {MAX_WAITING} and a batch per relay");
+    let kept: i64 = sqlx::query_scalar("select count(*) from outbox").fetch_one(&app.db).await.unwrap();
+    assert_eq!(kept, JOBS - queued as i64, "the rest wait in the outbox");
+
+    // A worker comes back: it takes what is queued, and the rest follows.
+    let worker = TestWorker::spawn(config.clone());
+    let done = config.redis_key("emails:done");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let finished: i64 = redis::cmd("SCARD").arg(&done).query_async(&mut redis).await.unwrap();
+        if finished == JOBS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{finished} of {JOBS} jobs done");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let left: i64 = sqlx::query_scalar("select count(*) from outbox").fetch_one(&app.db).await.unwrap();
+    assert_eq!(left, 0);
+    worker.stop().await;
 }
