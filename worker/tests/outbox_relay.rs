@@ -11,15 +11,17 @@ use shared::{
 };
 use testkit::{TestApp, TestWorker};
 
+/// A relay of `app`'s outbox through `db`, beside the one its API runs.
+fn relay(app: &TestApp, db: &sqlx::PgPool) -> Relay {
+    let config = &app.config;
+    Relay::new(db.clone(), Queues::new(shared::redis::connect(config).unwrap(), config), config.outbox_poll_interval)
+}
+
 #[tokio::test]
 async fn a_batch_reaches_its_queues_and_a_malformed_row_stays_with_its_error() {
     let app = TestApp::spawn().await;
     let config = &app.config;
-    let relay = Relay::new(
-        app.db.clone(),
-        Queues::new(shared::redis::connect(config).unwrap(), config),
-        config.outbox_poll_interval,
-    );
+    let relay = relay(&app, &app.db);
     let booking = uuid::Uuid::now_v7();
     sqlx::query(
         "insert into outbox (queue, payload)
@@ -60,12 +62,18 @@ async fn a_batch_reaches_its_queues_and_a_malformed_row_stays_with_its_error() {
 #[tokio::test]
 async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
     let app = TestApp::spawn().await;
-    let config = &app.config;
     // 50k jobs due tomorrow, with statistics from when they were due: the
     // planner believes every row is due, which made a scan of the whole
     // table and a sort look cheaper than an index that did not match the
     // ordering. (One transaction, so no relay sees them due meanwhile.)
-    let mut tx = app.db.begin().await.unwrap();
+    // One connection for all of it, so that its table statistics, the
+    // update's sequential scan among them, are flushed before the count.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(app.db.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
     for statement in [
         "insert into outbox (queue, payload, available_at)
          select 'bookings', jsonb_build_object('kind', 'expire_hold', 'booking_id', gen_random_uuid()),
@@ -77,12 +85,6 @@ async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
         sqlx::query(statement).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
-    // One connection, so that its table statistics can be flushed and read.
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(app.db.connect_options().as_ref().clone())
-        .await
-        .unwrap();
     let scans = || async {
         sqlx::query("select pg_stat_force_next_flush()").execute(&pool).await.unwrap();
         sqlx::query_as::<_, (i64, i64)>(
@@ -93,11 +95,7 @@ async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
         .unwrap()
     };
     let before = scans().await;
-    let relay = Relay::new(
-        pool.clone(),
-        Queues::new(shared::redis::connect(config).unwrap(), config),
-        config.outbox_poll_interval,
-    );
+    let relay = relay(&app, &pool);
     assert_eq!(relay.relay_batch().await.unwrap(), 0, "nothing is due");
     let after = scans().await;
     assert_eq!(after.0 - before.0, 0, "no sequential scan of the outbox");
@@ -108,11 +106,7 @@ async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
 async fn a_queue_without_a_worker_fills_to_its_bound_and_a_worker_that_comes_back_takes_every_job() {
     let app = TestApp::spawn().await;
     let config = &app.config;
-    let relay = Relay::new(
-        app.db.clone(),
-        Queues::new(shared::redis::connect(config).unwrap(), config),
-        config.outbox_poll_interval,
-    );
+    let relay = relay(&app, &app.db);
     // More welcome emails than apalis-redis can move from its scheduled set
     // in one fetch (8,000), to accounts that do not exist: each job is a
     // read, then skipped.
