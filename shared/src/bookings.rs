@@ -4,6 +4,8 @@
 //! Overlaps are never checked here: the `bookings_no_overlap` exclusion
 //! constraint refuses them, whatever the concurrency.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
@@ -174,12 +176,32 @@ struct Hold {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum OnOverlap {
     /// Writes nothing and returns `None`.
-    Skip,
+    Skip = 0,
     /// Fails on the `bookings_no_overlap` constraint.
-    Fail,
+    Fail = 1,
 }
 
 impl Hold {
+    /// The text of [`insert`](Self::insert)'s statement.
+    fn sql(on_overlap: OnOverlap) -> String {
+        let conflict = if on_overlap == OnOverlap::Skip { "on conflict do nothing" } else { "" };
+        // The returned columns are `COLUMNS`, with the host taken from
+        // the property already read.
+        let returning = COLUMNS.replace("p.host_id", "$15::uuid as host_id");
+        let queue = outbox::Rows::insert_sql(16, "exists (select from held)");
+        format!(
+            "with held as (
+                 insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests,
+                     nightly_price, nightly_subtotal, cleaning_fee, service_fee, total_price, currency,
+                     cancellation_policy, expires_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 {conflict}
+                 returning {returning}
+             ), queued as ({queue})
+             select * from held"
+        )
+    }
+
     /// The statement that inserts the hold with its `jobs` in the outbox
     /// and returns it as read back: no row (and no jobs) when it overlaps
     /// and `on_overlap` says skip.
@@ -191,37 +213,25 @@ impl Hold {
         jobs: &'q [outbox::Entry],
         request_id: Option<&'q str>,
     ) -> sqlx::query::QueryAs<'q, Postgres, Booking, sqlx::postgres::PgArguments> {
-        let conflict = if on_overlap == OnOverlap::Skip { "on conflict do nothing" } else { "" };
-        // The returned columns are `COLUMNS`, with the host taken from
-        // the property already read.
-        let returning = COLUMNS.replace("p.host_id", "$15::uuid as host_id");
-        let queue = outbox::Rows::insert_sql(16, "exists (select from held)");
-        let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "with held as (
-                 insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests,
-                     nightly_price, nightly_subtotal, cleaning_fee, service_fee, total_price, currency,
-                     cancellation_policy, expires_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 {conflict}
-                 returning {returning}
-             ), queued as ({queue})
-             select * from held"
-        )))
-        .bind(self.id)
-        .bind(property.id)
-        .bind(self.guest_id)
-        .bind(self.stay.check_in())
-        .bind(self.stay.check_out())
-        .bind(self.guests)
-        .bind(self.quote.nightly_price)
-        .bind(self.quote.nightly_subtotal)
-        .bind(self.quote.cleaning_fee)
-        .bind(self.quote.service_fee)
-        .bind(self.quote.total)
-        .bind(&property.currency)
-        .bind(property.cancellation_policy)
-        .bind(now + HOLD)
-        .bind(property.host_id);
+        // The statement's text depends only on `on_overlap`: made once each.
+        static SQL: LazyLock<[String; 2]> = LazyLock::new(|| [OnOverlap::Skip, OnOverlap::Fail].map(Hold::sql));
+        let sql: &'static str = &SQL[on_overlap as usize];
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(self.id)
+            .bind(property.id)
+            .bind(self.guest_id)
+            .bind(self.stay.check_in())
+            .bind(self.stay.check_out())
+            .bind(self.guests)
+            .bind(self.quote.nightly_price)
+            .bind(self.quote.nightly_subtotal)
+            .bind(self.quote.cleaning_fee)
+            .bind(self.quote.service_fee)
+            .bind(self.quote.total)
+            .bind(&property.currency)
+            .bind(property.cancellation_policy)
+            .bind(now + HOLD)
+            .bind(property.host_id);
         outbox::Rows::new(jobs, request_id).bind(query)
     }
 }
