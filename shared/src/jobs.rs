@@ -234,13 +234,35 @@ impl Queues {
         }
     }
 
+    /// How many more jobs each queue takes before it holds
+    /// [`MAX_QUEUED`], counting those pushed but not yet fetched by a
+    /// worker. One Redis call for every queue.
+    pub async fn room(&self) -> anyhow::Result<Vec<(&'static str, usize)>> {
+        let queues = [
+            (EmailJob::QUEUE, self.emails.get_config()),
+            (PaymentJob::QUEUE, self.payments.get_config()),
+            (BookingJob::QUEUE, self.bookings.get_config()),
+        ];
+        let mut pipe = redis::pipe();
+        for (_, config) in &queues {
+            pipe.zcard(config.scheduled_jobs_set()).llen(config.active_jobs_list());
+        }
+        let mut conn = self.conn.clone();
+        let depths: Vec<usize> = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn))
+            .await
+            .map_err(|_| anyhow::anyhow!("reading the queues' lengths timed out"))??;
+        Ok(queues
+            .iter()
+            .zip(depths.chunks(2))
+            .map(|((queue, _), depth)| (*queue, MAX_QUEUED.saturating_sub(depth.iter().sum())))
+            .collect())
+    }
+
     /// Pushes outbox rows of one queue in one Redis call, each under its
     /// outbox id as task id. Answers the rows it could not even build a
     /// task from (an unknown queue, a payload of another shape), with why;
-    /// an error means nothing was pushed ([`QueueFull`] when the queue
-    /// holds [`MAX_WAITING`] jobs).
+    /// an error means nothing was pushed.
     pub async fn push_batch(&self, queue: &str, rows: Vec<Outgoing>) -> anyhow::Result<Vec<(Uuid, String)>> {
-        const PUSH_TIMEOUT: Duration = Duration::from_secs(3);
         let push = async {
             match queue {
                 EmailJob::QUEUE => push_envelopes(&self.emails, rows).await,
@@ -249,11 +271,14 @@ impl Queues {
                 other => Ok(rows.into_iter().map(|row| (row.job_id, format!("no queue named {other:?}"))).collect()),
             }
         };
-        tokio::time::timeout(PUSH_TIMEOUT, push)
+        tokio::time::timeout(REDIS_TIMEOUT, push)
             .await
             .map_err(|_| anyhow::anyhow!("pushing to the {queue} queue timed out"))?
     }
 }
+
+/// How long the relay waits on Redis for one call.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// An outbox row on its way to its queue.
 #[derive(Clone, Debug)]
@@ -263,35 +288,28 @@ pub struct Outgoing {
     pub request_id: Option<String>,
 }
 
-/// Why a push was refused: the queue holds [`MAX_WAITING`] jobs already.
-#[derive(Debug, thiserror::Error)]
-#[error("the {queue} queue holds {waiting} jobs no worker has taken up yet")]
-pub struct QueueFull {
-    pub queue: &'static str,
-    pub waiting: usize,
-}
-
-/// Jobs a queue holds at most before any worker has taken them up.
+/// Jobs a queue holds at most in Redis, pushed and not yet fetched by a
+/// worker; the rest wait in the outbox until there is room
+/// ([`Queues::room`]).
 ///
-/// apalis-redis 1.0 files every pushed job in the queue's scheduled set,
-/// due at once, and a worker's fetch moves every due job of that set to the
-/// queue in one Lua `unpack`, which fails from 8,000 items on (the Lua C
-/// stack): a queue that went without a worker long enough could never be
-/// fetched from again. Past this bound the rows wait in the outbox, retried
-/// with its backoff, and the worker finds at most this many plus one batch
-/// per relay racing it.
-pub const MAX_WAITING: usize = 4_000;
+/// Two costs of apalis-redis 1.0 grow with what a queue holds:
+/// - A worker starts each job it fetched with an `LREM` of the job from the
+///   queue's list, which the fetch has already trimmed it off: a scan of
+///   every job still waiting, per job, on Redis's one core (224 µs a job
+///   with some 20,000 waiting).
+/// - Its fetch moves every due job of the scheduled set to that list in
+///   one Lua `unpack`, which fails from 8,000 on: a queue that grew past it
+///   while no worker ran could never be fetched from again.
+///
+/// Relays that race each other past the bound overshoot it by one batch
+/// each at most.
+pub const MAX_QUEUED: usize = 1_000;
 
 async fn push_envelopes<J: Job>(
     storage: &RedisStorage<Envelope<J>>,
     rows: Vec<Outgoing>,
 ) -> anyhow::Result<Vec<(Uuid, String)>> {
     let mut storage = storage.clone();
-    let scheduled = storage.get_config().scheduled_jobs_set();
-    let waiting: usize = redis::cmd("ZCARD").arg(&scheduled).query_async(storage.get_connection()).await?;
-    if waiting + rows.len() > MAX_WAITING {
-        return Err(QueueFull { queue: J::QUEUE, waiting }.into());
-    }
     let mut tasks = Vec::with_capacity(rows.len());
     let mut rejected = Vec::new();
     for row in rows {

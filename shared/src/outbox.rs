@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::jobs::{EmailJob, Job, Outgoing, Party, QueueFull, Queues};
+use crate::jobs::{EmailJob, Job, Outgoing, Party, Queues};
 
 /// Writes `job` to the outbox inside the caller's transaction.
 pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J, request_id: Option<&str>) -> anyhow::Result<()> {
@@ -158,7 +158,24 @@ pub struct Relay {
     poll_interval: Duration,
 }
 
-const BATCH: i64 = 100;
+/// Rows a pass claims at most per queue.
+const BATCH: usize = 100;
+
+/// How soon a relay looks again while a queue is at its bound: soon enough
+/// that a worker taking 2,000 jobs a second never runs out of the
+/// [`MAX_QUEUED`](crate::jobs::MAX_QUEUED) it was given.
+const FULL_QUEUE_RECHECK: Duration = Duration::from_millis(50);
+
+/// What one relay pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Rows pushed onto their queues and deleted.
+    pub pushed: usize,
+    /// Some queue gave a full batch: more rows may be due.
+    pub more: bool,
+    /// Some queue was at its bound, so its due rows (if any) were left.
+    pub held_back: bool,
+}
 
 impl Relay {
     pub fn new(pool: PgPool, queues: Queues, poll_interval: Duration) -> Self {
@@ -170,48 +187,65 @@ impl Relay {
         self.wake.notify_one();
     }
 
-    /// Relays until `shutdown` resolves: at once when woken, and every poll
-    /// interval for rows left behind by a crash or an outage.
+    /// Relays until `shutdown` resolves: at once when woken, every poll
+    /// interval for rows left behind by a crash or an outage, and more
+    /// often while a queue is full, to refill it as workers take from it.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            match self.relay_batch().await {
-                // A full batch: more may be waiting.
-                Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => {}
+            let pause = match self.relay_batch().await {
+                Ok(Pass { more: true, .. }) => continue,
+                Ok(Pass { held_back: true, .. }) => FULL_QUEUE_RECHECK,
+                Ok(_) => self.poll_interval,
                 Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "outbox relay failed; rows stay for the next pass")
+                    tracing::warn!(error = format!("{error:#}"), "outbox relay failed; rows stay for the next pass");
+                    self.poll_interval
                 }
-            }
+            };
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.poll_interval) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
 
-    /// Pushes up to one batch of due rows; returns how many were pushed.
-    /// A row whose push fails stays, due again after a growing delay.
+    /// Pushes the due rows of each queue, oldest first, as many as the
+    /// queue has room for and one batch at most. A row whose push fails
+    /// stays, due again after a growing delay; a row of a full queue just
+    /// stays, for a pass once a worker has made room.
     #[tracing::instrument(skip(self), level = "debug")]
-    pub async fn relay_batch(&self) -> anyhow::Result<usize> {
+    pub async fn relay_batch(&self) -> anyhow::Result<Pass> {
+        let room = self.queues.room().await?;
+        let held_back = room.iter().any(|(_, room)| *room == 0);
+        let (names, limits): (Vec<&str>, Vec<i64>) =
+            room.iter().filter(|(_, room)| *room > 0).map(|(queue, room)| (*queue, (*room).min(BATCH) as i64)).unzip();
+        if names.is_empty() {
+            return Ok(Pass { held_back, ..Pass::default() });
+        }
         let mut tx = self.pool.begin().await?;
-        // Due rows in the order of `outbox_available_idx`, so the scan
-        // stops after one batch whatever the planner believes about the
-        // table. Ordered by `created_at` alone, it chose a sequential scan
-        // and a sort of every row, delayed ones included, whenever its
-        // statistics said most rows were due: 15 ms a pass at 50k rows
-        // where the index takes well under one.
+        // Each queue's due rows in the order of `outbox_queue_due_idx`, so
+        // the scan stops after its batch whatever the planner believes
+        // about the table, and a full queue's backlog is never read.
         let rows = sqlx::query!(
-            r#"select outbox_id, queue, payload, request_id, attempts from outbox
-               where available_at <= now()
-               order by available_at, created_at
-               limit $1
-               for update skip locked"#,
-            BATCH,
+            r#"select o.outbox_id as "outbox_id!", o.queue as "queue!", o.payload as "payload!",
+                      o.request_id, o.attempts as "attempts!"
+               from unnest($1::text[], $2::int8[]) as q (queue, room)
+               cross join lateral (
+                   select outbox_id, queue, payload, request_id, attempts from outbox
+                   where outbox.queue = q.queue and available_at <= now()
+                   order by available_at, created_at
+                   limit q.room
+                   for update skip locked
+               ) as o"#,
+            &names as &[&str],
+            &limits,
         )
         .fetch_all(&mut *tx)
         .await?;
+        if rows.is_empty() {
+            return Ok(Pass { held_back, ..Pass::default() });
+        }
         // One Redis call per queue, the rows in their outbox order.
         let mut by_queue: Vec<(String, Vec<Outgoing>, Vec<i32>)> = Vec::new();
         for row in rows {
@@ -224,6 +258,9 @@ impl Relay {
                 None => by_queue.push((row.queue, vec![outgoing], vec![row.attempts])),
             }
         }
+        let more = by_queue.iter().any(|(queue, group, _)| {
+            names.iter().zip(&limits).any(|(name, limit)| name == queue && group.len() as i64 == *limit)
+        });
         let mut pushed = Vec::new();
         let mut failed: Vec<(Uuid, i32, String)> = Vec::new();
         let mut queues: Vec<String> = Vec::new();
@@ -245,13 +282,10 @@ impl Relay {
                     }
                 }
                 Err(error) => {
+                    // Redis is most likely down: the other queues would fail alike.
                     tracing::warn!(queue, rows = ids.len(), error = format!("{error:#}"), "jobs not pushed yet");
                     failed.extend(ids.into_iter().zip(attempts).map(|(id, a)| (id, a, format!("{error:#}"))));
-                    // Unless only this queue is full, Redis is most likely
-                    // down: the other queues would fail alike.
-                    if error.downcast_ref::<QueueFull>().is_none() {
-                        break;
-                    }
+                    break;
                 }
             }
         }
@@ -276,6 +310,6 @@ impl Relay {
         if !pushed.is_empty() {
             tracing::debug!(count = pushed.len(), "outbox rows pushed");
         }
-        Ok(pushed.len())
+        Ok(Pass { pushed: pushed.len(), more, held_back })
     }
 }

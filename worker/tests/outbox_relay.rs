@@ -1,12 +1,13 @@
 //! The outbox relay pushes a queue's rows in one Redis call, and a row it
 //! cannot turn into a job stays behind, visibly, without holding back the
-//! others; a queue no worker takes from holds a bounded number of jobs.
+//! others; a queue in Redis holds a bounded number of jobs, the rest wait
+//! in the outbox without holding back the other queues.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use shared::{
-    jobs::{MAX_WAITING, Queues},
+    jobs::{MAX_QUEUED, QUEUES, Queues},
     outbox::Relay,
 };
 use testkit::{TestApp, TestWorker};
@@ -96,7 +97,7 @@ async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
     };
     let before = scans().await;
     let relay = relay(&app, &pool);
-    assert_eq!(relay.relay_batch().await.unwrap(), 0, "nothing is due");
+    assert_eq!(relay.relay_batch().await.unwrap().pushed, 0, "nothing is due");
     let after = scans().await;
     assert_eq!(after.0 - before.0, 0, "no sequential scan of the outbox");
     assert!(after.1 > before.1, "the pass read through an index");
@@ -123,26 +124,59 @@ async fn a_queue_without_a_worker_fills_to_its_bound_and_a_worker_that_comes_bac
 
     // No worker: the relays (this one and the API's) stop at the bound.
     let mut redis = shared::redis::connect(config).unwrap();
-    let scheduled = config.redis_key("emails:scheduled");
-    let waiting = || {
+    let queued = || {
         let mut redis = redis.clone();
-        let scheduled = scheduled.clone();
-        async move { redis::cmd("ZCARD").arg(&scheduled).query_async::<usize>(&mut redis).await.unwrap() }
+        let (scheduled, list) = (config.redis_key("emails:scheduled"), config.redis_key("emails:active"));
+        async move {
+            let (scheduled, listed): (usize, usize) =
+                redis::pipe().zcard(scheduled).llen(list).query_async(&mut redis).await.unwrap();
+            scheduled + listed
+        }
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while waiting().await < MAX_WAITING - 200 {
+    while queued().await < MAX_QUEUED - 100 {
         relay.relay_batch().await.unwrap();
-        assert!(Instant::now() < deadline, "{} jobs queued", waiting().await);
+        assert!(Instant::now() < deadline, "{} jobs queued", queued().await);
     }
     for _ in 0..20 {
-        relay.relay_batch().await.unwrap();
+        let pass = relay.relay_batch().await.unwrap();
+        assert_eq!(pass.pushed, 0, "nothing more is pushed");
+        assert!(pass.held_back);
     }
-    let queued = waiting().await;
-    assert!(queued <= MAX_WAITING + 200, "{queued} jobs queued, at most {MAX_WAITING} and a batch per relay");
-    let kept: i64 = sqlx::query_scalar("select count(*) from outbox").fetch_one(&app.db).await.unwrap();
-    assert_eq!(kept, JOBS - queued as i64, "the rest wait in the outbox");
+    let in_redis = queued().await;
+    assert!(in_redis <= MAX_QUEUED + 200, "{in_redis} jobs queued, at most {MAX_QUEUED} and a batch per relay");
+    let (kept, failed): (i64, i64) =
+        sqlx::query_as("select count(*), count(*) filter (where attempts > 0 or available_at > now()) from outbox")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(kept, JOBS - in_redis as i64, "the rest wait in the outbox");
+    assert_eq!(failed, 0, "waiting for room is not a failed push: no row was put off");
 
-    // A worker comes back: it takes what is queued, and the rest follows.
+    // The other queues go on meanwhile.
+    sqlx::query(
+        "insert into outbox (queue, payload)
+         values ('bookings', jsonb_build_object('kind', 'expire_hold', 'booking_id', gen_random_uuid()))",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        relay.relay_batch().await.unwrap();
+        let bookings: i64 = sqlx::query_scalar("select count(*) from outbox where queue = 'bookings'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        if bookings == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bookings job waits behind the emails");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A worker comes back: it takes what is queued, and the API's relay
+    // refills the queue as it goes.
     let worker = TestWorker::spawn(config.clone());
     let done = config.redis_key("emails:done");
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -157,4 +191,26 @@ async fn a_queue_without_a_worker_fills_to_its_bound_and_a_worker_that_comes_bac
     let left: i64 = sqlx::query_scalar("select count(*) from outbox").fetch_one(&app.db).await.unwrap();
     assert_eq!(left, 0);
     worker.stop().await;
+}
+
+#[tokio::test]
+async fn the_outbox_takes_rows_of_the_queues_that_exist_only() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.db.begin().await.unwrap();
+    for queue in QUEUES {
+        sqlx::query("insert into outbox (queue, payload) values ($1, '{}')")
+            .bind(queue)
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|error| panic!("a row of the {queue} queue: {error}"));
+    }
+    tx.rollback().await.unwrap();
+    // No relay claims from a queue it does not know: such a row would
+    // wait for ever.
+    let error = sqlx::query("insert into outbox (queue, payload) values ('sms', '{}')")
+        .execute(&app.db)
+        .await
+        .expect_err("an unknown queue is refused");
+    let error = error.as_database_error().expect("a database error");
+    assert_eq!(error.constraint(), Some("outbox_queue_name"));
 }
