@@ -2,7 +2,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
@@ -108,11 +108,19 @@ struct Relay {
     host: String,
     port: u16,
     hello: ClientId,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    /// Each with when it was put back.
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
 /// Open connections kept for reuse; more may be open while busy.
 const MAX_IDLE: usize = 16;
+
+/// A kept connection idle for longer is checked with a NOOP before its
+/// next message; one used more recently is taken as it is. A server that
+/// closed it meanwhile fails the send, which the job's retry sends again,
+/// as it would if the server closed it after the NOOP. Under load each
+/// message saves a round trip to the server.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
 
 impl Relay {
     fn new(host: String, port: u16) -> Self {
@@ -123,7 +131,8 @@ impl Relay {
         let idle = self.idle.lock().expect("BUG: the SMTP pool lock is never poisoned").pop();
         // A kept connection the server has since closed answers no NOOP.
         let alive = match idle {
-            Some(mut connection) => connection.test_connected().await.then_some(connection),
+            Some((connection, since)) if since.elapsed() < CHECK_AFTER_IDLE => Some(connection),
+            Some((mut connection, _)) => connection.test_connected().await.then_some(connection),
             None => None,
         };
         let mut connection = match alive {
@@ -134,7 +143,7 @@ impl Relay {
             Ok(Ok(_)) => {
                 let mut idle = self.idle.lock().expect("BUG: the SMTP pool lock is never poisoned");
                 if idle.len() < MAX_IDLE {
-                    idle.push(connection);
+                    idle.push((connection, Instant::now()));
                 }
                 Ok(())
             }
@@ -179,6 +188,73 @@ mod tests {
         assert_eq!(plain_relay("smtp://mail.example.com:587?tls=required"), None);
         assert_eq!(plain_relay("smtps://mail.example.com"), None);
         assert_eq!(plain_relay("smtp://"), None);
+    }
+
+    /// A minimal SMTP server: accepts every message and records every
+    /// command line it receives, with the connection it came on.
+    async fn recording_server() -> (u16, Arc<Mutex<Vec<(usize, String)>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            for connection in 0.. {
+                let (stream, _) = listener.accept().await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    write.write_all(b"220 test ready\r\n").await.unwrap();
+                    let mut in_data = false;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                write.write_all(b"250 queued\r\n").await.unwrap();
+                            }
+                            continue;
+                        }
+                        log.lock().unwrap().push((connection, line.clone()));
+                        let reply: &[u8] = match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+                            Some("DATA") => {
+                                in_data = true;
+                                b"354 go on\r\n"
+                            }
+                            Some("QUIT") => b"221 bye\r\n",
+                            _ => b"250 ok\r\n",
+                        };
+                        write.write_all(reply).await.unwrap();
+                    }
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    #[tokio::test]
+    async fn a_connection_used_a_moment_ago_is_reused_without_a_noop_and_an_idle_one_is_checked() {
+        let (port, seen) = recording_server().await;
+        let relay = Relay::new("127.0.0.1".into(), port);
+        let envelope =
+            Envelope::new(Some("from@example.com".parse().unwrap()), vec!["to@example.com".parse().unwrap()]).unwrap();
+        let message = b"Subject: hi\r\n\r\nhello\r\n";
+        for _ in 0..3 {
+            relay.send(&envelope, message).await.unwrap();
+        }
+        let commands = |verb: &str| {
+            let seen = seen.lock().unwrap();
+            let matching: Vec<usize> =
+                seen.iter().filter(|(_, line)| line.to_ascii_uppercase().starts_with(verb)).map(|(c, _)| *c).collect();
+            matching
+        };
+        assert_eq!(commands("MAIL"), [0, 0, 0], "three messages over one connection");
+        assert!(commands("NOOP").is_empty(), "no check between messages sent back to back");
+
+        tokio::time::sleep(CHECK_AFTER_IDLE + Duration::from_millis(100)).await;
+        relay.send(&envelope, message).await.unwrap();
+        assert_eq!(commands("NOOP"), [0], "a connection idle for a while is checked first");
+        assert_eq!(commands("MAIL"), [0, 0, 0, 0]);
     }
 
     #[tokio::test]
