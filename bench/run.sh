@@ -365,7 +365,7 @@ echo "- payments: $PAID accepted at $PAY_RATE/s; $CONFIRMED bookings confirmed b
   "payment created → booking confirmed p50 $E2E_P50 ms, p99 $E2E_P99 ms; unsettled after the wait: $UNSETTLED"
 echo "- no-op jobs (outbox → Redis → one worker, concurrency ${WORKER_CONCURRENCY:-16}): $jobs_done of $JOBS in" \
   "$(awk -v n="$jobs_done" -v r="$NOOP_RATE" 'BEGIN { printf "%.1f", (r > 0 ? n / r : 0) }') s = $NOOP_RATE jobs/s" \
-  "(the outbox relays had pushed them all to Redis after ${RELAY_SECS:-?} s)"
+  "(the last of them left the outbox after ${RELAY_SECS:-?} s: the relays push as the worker makes room)"
 echo "- job pickup, POST /bookings at 1 connection, one per 20 ms: $QUEUE_LIGHT"
 echo "- job pickup, POST /bookings at $CONNECTIONS connections (the worker behind): $QUEUE_LOADED"
 echo "- peak RSS: API $API_RSS MiB (highest of the cache-on scenarios), worker $WORKER_RSS MiB"

@@ -302,7 +302,8 @@ pub struct Outgoing {
 ///   while no worker ran could never be fetched from again.
 ///
 /// Relays that race each other past the bound overshoot it by one batch
-/// each at most.
+/// (100) each at most, so up to some 70 processes filling a queue no worker
+/// takes from stay clear of the 8,000.
 pub const MAX_QUEUED: usize = 1_000;
 
 async fn push_envelopes<J: Job>(

@@ -10,6 +10,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures::FutureExt;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -163,7 +164,9 @@ const BATCH: usize = 100;
 
 /// How soon a relay looks again while a queue is at its bound: soon enough
 /// that a worker taking 2,000 jobs a second never runs out of the
-/// [`MAX_QUEUED`](crate::jobs::MAX_QUEUED) it was given.
+/// [`MAX_QUEUED`](crate::jobs::MAX_QUEUED) it was given. The delay doubles
+/// (up to the poll interval) while the relay finds no room, so that a queue
+/// no worker takes from costs each relay about one look per poll interval.
 const FULL_QUEUE_RECHECK: Duration = Duration::from_millis(50);
 
 /// What one relay pass did.
@@ -171,9 +174,11 @@ const FULL_QUEUE_RECHECK: Duration = Duration::from_millis(50);
 pub struct Pass {
     /// Rows pushed onto their queues and deleted.
     pub pushed: usize,
-    /// Some queue gave a full batch: more rows may be due.
+    /// Some queue gave a full batch with room to spare: more rows may be
+    /// due and fit.
     pub more: bool,
-    /// Some queue was at its bound, so its due rows (if any) were left.
+    /// Some queue is at its bound (it was, or this pass filled it), so its
+    /// due rows, if any, wait for a worker to make room.
     pub held_back: bool,
 }
 
@@ -192,11 +197,28 @@ impl Relay {
     /// often while a queue is full, to refill it as workers take from it.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut recheck = FULL_QUEUE_RECHECK;
         loop {
             let pause = match self.relay_batch().await {
-                Ok(Pass { more: true, .. }) => continue,
-                Ok(Pass { held_back: true, .. }) => FULL_QUEUE_RECHECK,
-                Ok(_) => self.poll_interval,
+                Ok(pass) => {
+                    if pass.pushed > 0 {
+                        recheck = FULL_QUEUE_RECHECK;
+                    }
+                    if pass.more {
+                        // Straight to the next batch, unless asked to stop.
+                        if (&mut shutdown).now_or_never().is_some() {
+                            break;
+                        }
+                        continue;
+                    }
+                    if pass.held_back {
+                        let pause = recheck;
+                        recheck = (recheck * 2).min(self.poll_interval.max(FULL_QUEUE_RECHECK));
+                        pause
+                    } else {
+                        self.poll_interval
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(error = format!("{error:#}"), "outbox relay failed; rows stay for the next pass");
                     self.poll_interval
@@ -258,9 +280,14 @@ impl Relay {
                 None => by_queue.push((row.queue, vec![outgoing], vec![row.attempts])),
             }
         }
-        let more = by_queue.iter().any(|(queue, group, _)| {
-            names.iter().zip(&limits).any(|(name, limit)| name == queue && group.len() as i64 == *limit)
-        });
+        // A queue that gave all it had room for is full now; one that gave a
+        // whole batch with room to spare may have more that fits.
+        let filled = |queue: &str, rows: usize| {
+            names.iter().zip(&limits).any(|(name, limit)| *name == queue && rows as i64 == *limit)
+        };
+        let more = by_queue.iter().any(|(queue, group, _)| filled(queue, group.len()) && group.len() == BATCH);
+        let held_back =
+            held_back || by_queue.iter().any(|(queue, group, _)| filled(queue, group.len()) && group.len() < BATCH);
         let mut pushed = Vec::new();
         let mut failed: Vec<(Uuid, i32, String)> = Vec::new();
         let mut queues: Vec<String> = Vec::new();
