@@ -234,10 +234,9 @@ impl Queues {
         }
     }
 
-    /// How many more jobs each queue takes before it holds
-    /// [`MAX_QUEUED`], counting those pushed but not yet fetched by a
-    /// worker. One Redis call for every queue.
-    pub async fn room(&self) -> anyhow::Result<Vec<(&'static str, usize)>> {
+    /// How many jobs each queue holds that no worker has fetched yet
+    /// (pushed and due, or waiting for a retry), in one Redis call.
+    pub async fn waiting(&self) -> anyhow::Result<Vec<(&'static str, usize)>> {
         let queues = [
             (EmailJob::QUEUE, self.emails.get_config()),
             (PaymentJob::QUEUE, self.payments.get_config()),
@@ -251,10 +250,16 @@ impl Queues {
         let depths: Vec<usize> = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(&mut conn))
             .await
             .map_err(|_| anyhow::anyhow!("reading the queues' lengths timed out"))??;
-        Ok(queues
-            .iter()
-            .zip(depths.chunks(2))
-            .map(|((queue, _), depth)| (*queue, MAX_QUEUED.saturating_sub(depth.iter().sum())))
+        Ok(queues.iter().zip(depths.chunks(2)).map(|((queue, _), depth)| (*queue, depth.iter().sum())).collect())
+    }
+
+    /// How many more jobs each queue takes before it holds [`MAX_QUEUED`].
+    pub async fn room(&self) -> anyhow::Result<Vec<(&'static str, usize)>> {
+        Ok(self
+            .waiting()
+            .await?
+            .into_iter()
+            .map(|(queue, waiting)| (queue, MAX_QUEUED.saturating_sub(waiting)))
             .collect())
     }
 

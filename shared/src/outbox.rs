@@ -150,6 +150,28 @@ impl<'q, O> Bind<'q> for sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postg
     }
 }
 
+/// The due jobs of one queue still in the outbox: waiting for room in
+/// their Redis queue, or for Redis.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Backlog {
+    pub queue: String,
+    pub due: i64,
+    /// How long the oldest of them has been due.
+    pub oldest_secs: f64,
+}
+
+/// The due jobs still in the outbox, by queue (queues with none left out).
+pub async fn backlog(pool: &PgPool) -> sqlx::Result<Vec<Backlog>> {
+    sqlx::query_as(
+        "select queue, count(*) as due,
+                extract(epoch from now() - min(available_at))::float8 as oldest_secs
+         from outbox where available_at <= now()
+         group by queue",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Moves outbox rows onto their queues.
 #[derive(Clone)]
 pub struct Relay {
@@ -185,6 +207,11 @@ pub struct Pass {
 impl Relay {
     pub fn new(pool: PgPool, queues: Queues, poll_interval: Duration) -> Self {
         Self { pool, queues, wake: Arc::new(Notify::new()), poll_interval }
+    }
+
+    /// The queues it pushes to.
+    pub fn queues(&self) -> &Queues {
+        &self.queues
     }
 
     /// Asks the relay to look at the outbox now (after a commit that wrote to it).

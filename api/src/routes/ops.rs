@@ -1,9 +1,11 @@
-use std::sync::atomic::Ordering;
+use std::{fmt::Write, sync::atomic::Ordering, time::Duration};
 
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     payload::{Json, PlainText},
 };
+
+use shared::{jobs::QUEUES, outbox};
 
 use crate::{routes::Tag, state::AppState};
 
@@ -45,19 +47,55 @@ impl OpsApi {
 
     /// Metrics in the Prometheus text format
     ///
-    /// Counters of this process since it started.
+    /// The cache counters of this process since it started, and the job
+    /// backlog as it stands: due jobs still in the outbox and jobs waiting
+    /// in each Redis queue. A backlog figure whose store does not answer
+    /// within 2 s is left out.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self) -> PlainText<String> {
+        const BUDGET: Duration = Duration::from_secs(2);
         let stats = &self.state.cache.stats;
         let (hits, misses) = (stats.hits.load(Ordering::Relaxed), stats.misses.load(Ordering::Relaxed));
-        PlainText(format!(
+        let mut text = format!(
             "# HELP cache_hits_total Reads answered from the Redis cache.\n\
              # TYPE cache_hits_total counter\n\
              cache_hits_total {hits}\n\
              # HELP cache_misses_total Cacheable reads answered from PostgreSQL.\n\
              # TYPE cache_misses_total counter\n\
              cache_misses_total {misses}\n"
-        ))
+        );
+        let (backlog, waiting) = tokio::join!(
+            tokio::time::timeout(BUDGET, outbox::backlog(&self.state.db)),
+            tokio::time::timeout(BUDGET, self.state.relay.queues().waiting()),
+        );
+        if let Ok(Ok(backlog)) = backlog {
+            let of = |queue: &str| backlog.iter().find(|b| b.queue == queue);
+            text.push_str(
+                "# HELP outbox_due_jobs Due jobs still in the outbox, waiting for room in their queue or for Redis.\n\
+                 # TYPE outbox_due_jobs gauge\n",
+            );
+            for queue in QUEUES {
+                let _ = writeln!(text, "outbox_due_jobs{{queue=\"{queue}\"}} {}", of(queue).map_or(0, |b| b.due));
+            }
+            text.push_str(
+                "# HELP outbox_oldest_due_seconds How long the oldest due job in the outbox has waited.\n\
+                 # TYPE outbox_oldest_due_seconds gauge\n",
+            );
+            for queue in QUEUES {
+                let secs = of(queue).map_or(0.0, |b| b.oldest_secs);
+                let _ = writeln!(text, "outbox_oldest_due_seconds{{queue=\"{queue}\"}} {secs:.3}");
+            }
+        }
+        if let Ok(Ok(waiting)) = waiting {
+            text.push_str(
+                "# HELP queue_waiting_jobs Jobs in a Redis queue that no worker has fetched yet.\n\
+                 # TYPE queue_waiting_jobs gauge\n",
+            );
+            for (queue, jobs) in waiting {
+                let _ = writeln!(text, "queue_waiting_jobs{{queue=\"{queue}\"}} {jobs}");
+            }
+        }
+        PlainText(text)
     }
 
     /// Readiness: PostgreSQL and Redis answer

@@ -1,7 +1,8 @@
-//! Probes and request ids.
+//! Probes, metrics and request ids.
 
 use reqwest::Response;
 use serde_json::json;
+use shared::{jobs::Queues, outbox::Relay};
 use testkit::TestApp;
 
 use crate::helpers::{assert_json, registration, sign_up};
@@ -25,6 +26,48 @@ async fn health_answers_ok() {
     let body = assert_json(app.get("/health", None).await, 200).await;
 
     assert_eq!(body, json!({ "status": "ok" }));
+}
+
+/// The value of `line` (a metric with its labels) in `/metrics`.
+async fn metric(app: &TestApp, line: &str) -> f64 {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{line} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in {text}"))
+}
+
+#[tokio::test]
+async fn metrics_show_the_job_backlog_in_the_outbox_and_in_redis() {
+    // The API's relay sleeps through this test: only ours moves rows.
+    let app = TestApp::spawn_with(|config| config.outbox_poll_interval = std::time::Duration::from_secs(3600)).await;
+    sqlx::query(
+        "insert into outbox (queue, payload, available_at)
+         select 'emails', jsonb_build_object('kind', 'welcome', 'user_id', gen_random_uuid()),
+                now() - interval '5 seconds'
+         from generate_series(1, 3)
+         union all
+         select 'bookings', jsonb_build_object('kind', 'expire_hold', 'booking_id', gen_random_uuid()),
+                now() + interval '1 hour'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    assert_eq!(metric(&app, r#"outbox_due_jobs{queue="emails"}"#).await, 3.0);
+    assert_eq!(metric(&app, r#"outbox_due_jobs{queue="bookings"}"#).await, 0.0, "not due yet");
+    let oldest = metric(&app, r#"outbox_oldest_due_seconds{queue="emails"}"#).await;
+    assert!((5.0..60.0).contains(&oldest), "{oldest}");
+    assert_eq!(metric(&app, r#"queue_waiting_jobs{queue="emails"}"#).await, 0.0);
+
+    let config = &app.config;
+    let queues = Queues::new(shared::redis::connect(config).unwrap(), config);
+    let relay = Relay::new(app.db.clone(), queues, config.outbox_poll_interval);
+    assert_eq!(relay.relay_batch().await.unwrap().pushed, 3);
+
+    assert_eq!(metric(&app, r#"outbox_due_jobs{queue="emails"}"#).await, 0.0);
+    assert_eq!(metric(&app, r#"queue_waiting_jobs{queue="emails"}"#).await, 3.0, "no worker took them");
+    assert_eq!(metric(&app, r#"queue_waiting_jobs{queue="payments"}"#).await, 0.0);
 }
 
 #[tokio::test]
