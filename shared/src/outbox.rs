@@ -196,8 +196,8 @@ const FULL_QUEUE_RECHECK: Duration = Duration::from_millis(50);
 pub struct Pass {
     /// Rows pushed onto their queues and deleted.
     pub pushed: usize,
-    /// Some queue gave a full batch with room to spare: more rows may be
-    /// due and fit.
+    /// Some queue gave a whole batch: more rows may be due. The relay
+    /// goes straight on, and the next pass sees whether they fit.
     pub more: bool,
     /// Some queue is at its bound (it was, or this pass filled it), so its
     /// due rows, if any, wait for a worker to make room.
@@ -307,14 +307,11 @@ impl Relay {
                 None => by_queue.push((row.queue, vec![outgoing], vec![row.attempts])),
             }
         }
-        // A queue that gave all it had room for is full now; one that gave a
-        // whole batch with room to spare may have more that fits.
-        let filled = |queue: &str, rows: usize| {
-            names.iter().zip(&limits).any(|(name, limit)| *name == queue && rows as i64 == *limit)
-        };
-        let more = by_queue.iter().any(|(queue, group, _)| filled(queue, group.len()) && group.len() == BATCH);
-        let held_back =
-            held_back || by_queue.iter().any(|(queue, group, _)| filled(queue, group.len()) && group.len() < BATCH);
+        // A queue that gave a whole batch may have more due; one that gave
+        // all it had room for is full now.
+        let more = by_queue.iter().any(|(_, group, _)| group.len() == BATCH);
+        let held_back = held_back
+            || by_queue.iter().any(|(queue, group, _)| room.iter().any(|(q, room)| q == queue && group.len() == *room));
         let mut pushed = Vec::new();
         let mut failed: Vec<(Uuid, i32, String)> = Vec::new();
         let mut queues: Vec<String> = Vec::new();
