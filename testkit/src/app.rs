@@ -67,6 +67,14 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// An outbox relay of this app's queues over `db`, beside the one its
+    /// API runs, for a test to drive pass by pass.
+    pub fn relay(&self, db: &PgPool) -> shared::outbox::Relay {
+        let config = &self.config;
+        let redis = shared::redis::connect(config).expect("a Redis client");
+        shared::outbox::Relay::new(db.clone(), shared::jobs::Queues::new(redis, config), config.outbox_poll_interval)
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {

@@ -7,22 +7,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use shared::{
-    jobs::{MAX_QUEUED, QUEUES, Queues},
-    outbox::{Pass, Relay},
+    jobs::{MAX_QUEUED, QUEUES},
+    outbox::Pass,
 };
 use testkit::{TestApp, TestWorker};
-
-/// A relay of `app`'s outbox through `db`, beside the one its API runs.
-fn relay(app: &TestApp, db: &sqlx::PgPool) -> Relay {
-    let config = &app.config;
-    Relay::new(db.clone(), Queues::new(shared::redis::connect(config).unwrap(), config), config.outbox_poll_interval)
-}
 
 #[tokio::test]
 async fn a_batch_reaches_its_queues_and_a_malformed_row_stays_with_its_error() {
     let app = TestApp::spawn().await;
     let config = &app.config;
-    let relay = relay(&app, &app.db);
+    let relay = app.relay(&app.db);
     let booking = uuid::Uuid::now_v7();
     sqlx::query(
         "insert into outbox (queue, payload)
@@ -96,7 +90,7 @@ async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
         .unwrap()
     };
     let before = scans().await;
-    let relay = relay(&app, &pool);
+    let relay = app.relay(&pool);
     assert_eq!(relay.relay_batch().await.unwrap().pushed, 0, "nothing is due");
     let after = scans().await;
     assert_eq!(after.0 - before.0, 0, "no sequential scan of the outbox");
@@ -107,7 +101,7 @@ async fn a_relay_pass_reads_the_due_rows_by_index_not_the_whole_outbox() {
 async fn a_queue_without_a_worker_fills_to_its_bound_and_a_worker_that_comes_back_takes_every_job() {
     let app = TestApp::spawn().await;
     let config = &app.config;
-    let relay = relay(&app, &app.db);
+    let relay = app.relay(&app.db);
     // More welcome emails than apalis-redis can move from its scheduled set
     // in one fetch (8,000), to accounts that do not exist: each job is a
     // read, then skipped.
@@ -234,7 +228,7 @@ async fn a_pass_that_fills_its_queue_says_so_rather_than_asking_for_another_at_o
     // The API's own relay sleeps through this test: only ours moves rows.
     let app = TestApp::spawn_with(|config| config.outbox_poll_interval = Duration::from_secs(3600)).await;
     let config = &app.config;
-    let relay = relay(&app, &app.db);
+    let relay = app.relay(&app.db);
     sqlx::query(
         "insert into outbox (queue, payload)
          select 'emails', jsonb_build_object('kind', 'welcome', 'user_id', gen_random_uuid())

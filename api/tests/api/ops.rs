@@ -2,7 +2,6 @@
 
 use reqwest::Response;
 use serde_json::json;
-use shared::{jobs::Queues, outbox::Relay};
 use testkit::TestApp;
 
 use crate::helpers::{assert_json, registration, sign_up};
@@ -60,10 +59,7 @@ async fn metrics_show_the_job_backlog_in_the_outbox_and_in_redis() {
     assert!((5.0..60.0).contains(&oldest), "{oldest}");
     assert_eq!(metric(&app, r#"queue_waiting_jobs{queue="emails"}"#).await, 0.0);
 
-    let config = &app.config;
-    let queues = Queues::new(shared::redis::connect(config).unwrap(), config);
-    let relay = Relay::new(app.db.clone(), queues, config.outbox_poll_interval);
-    assert_eq!(relay.relay_batch().await.unwrap().pushed, 3);
+    assert_eq!(app.relay(&app.db).relay_batch().await.unwrap().pushed, 3);
 
     assert_eq!(metric(&app, r#"outbox_due_jobs{queue="emails"}"#).await, 0.0);
     assert_eq!(metric(&app, r#"queue_waiting_jobs{queue="emails"}"#).await, 3.0, "no worker took them");
