@@ -68,7 +68,7 @@ say "work directory: $WORK"
 
 psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -tAq -v ON_ERROR_STOP=1 "$@"; }
 q() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d "$CURRENT_DB" -tAq -v ON_ERROR_STOP=1 -c "$1"; }
-db_url() { echo "postgres://postgres@$PG_HOST:$PG_PORT/$1"; }
+db_url() { echo "postgres://postgres@$PG_HOST:$PG_PORT/$1?sslmode=disable"; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 redis() { redis-cli -p "$REDIS_PORT" "$@"; }
 

@@ -12,7 +12,7 @@ ensure_redis
 ensure_aiosmtpd
 ensure_database airbnb
 
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres@$PG_HOST:$PG_PORT/airbnb}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@$PG_HOST:$PG_PORT/airbnb?sslmode=disable}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
 export SMTP_URL="${SMTP_URL:-smtp://127.0.0.1:1025}"
 export API_ADDR="${API_ADDR:-127.0.0.1:8080}"

@@ -181,7 +181,7 @@ impl Config {
         }
         Ok(Self {
             environment,
-            database_url: parsed("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/airbnb")?.into(),
+            database_url: parsed("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/airbnb?sslmode=disable")?.into(),
             database_max_connections: number(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
             database_read_url: get("DATABASE_READ_URL").filter(|url| !url.is_empty()).map(SecretString::from),
             redis_url: parsed("REDIS_URL", "redis://127.0.0.1:6379")?.into(),

@@ -11,7 +11,7 @@ use seed::{Options, Scale};
 #[command(name = "seed", version)]
 struct Cli {
     /// The database to fill (migrated first; must hold no users).
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/airbnb")]
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/airbnb?sslmode=disable")]
     database_url: String,
     #[arg(long, default_value_t = 100_000)]
     users: usize,
