@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 use crate::{
     domain::{
@@ -125,8 +125,16 @@ fn quote(property: &properties::Property, stay: &StayDates, guests: i32) -> Resu
         .ok_or_else(|| DomainError::invalid("check_out", "the stay's price is too large"))
 }
 
-/// Creates a pending hold for `actor`, priced by the server, in the caller's
-/// transaction; queues the emails to guest and host and the hold's expiry.
+/// Creates a pending hold for `actor`, priced by the server, with the
+/// emails to guest and host and the hold's expiry queued alongside. Atomic
+/// by itself, so it needs no transaction from the caller and joins one if
+/// given.
+///
+/// The common case is two statements: the listing is read without a lock,
+/// then one statement writes the hold and its jobs only while the listing
+/// still has the price, policy and capacity the hold was quoted from (it
+/// locks the row meanwhile). A stay whose dates are taken, or a listing
+/// changed in between, takes a second pass under a lock on the listing.
 #[tracing::instrument(skip(conn, request_id))]
 pub async fn create(
     conn: &mut PgConnection,
@@ -136,30 +144,31 @@ pub async fn create(
     request_id: Option<&str>,
 ) -> Result<Booking, DomainError> {
     let (stay, guests) = parse_stay(request.check_in, request.check_out, request.guests, now.date_naive())?;
-    let property = properties::find_active_for_update(conn, request.property_id)
+    let property = properties::find(&mut *conn, request.property_id)
+        .await?
+        .filter(|property| property.deleted_at.is_none())
+        .ok_or(DomainError::NotFound("property"))?;
+    let hold = Hold::quote(actor, &property, stay, guests)?;
+    let jobs = hold.jobs(now)?;
+    if let Some(booking) =
+        hold.insert(&property, now, OnOverlap::Skip, &jobs, request_id).fetch_optional(&mut *conn).await?
+    {
+        return Ok(booking);
+    }
+    // The dates are taken, perhaps only by holds that lapsed, or the listing
+    // changed since it was read. Under a share lock on the listing, lapsed
+    // holds free their dates and the hold is written at the listing's
+    // current terms; an overlap left fails on the `bookings_no_overlap`
+    // constraint.
+    let mut tx = conn.begin().await?;
+    let property = properties::find_active_for_update(&mut tx, request.property_id)
         .await?
         .ok_or(DomainError::NotFound("property"))?;
-    if !actor.may_book(property.host_id) {
-        return Err(DomainError::Forbidden("You cannot book your own property.".into()));
-    }
-    let hold =
-        Hold { id: BookingId::new(), guest_id: actor.user_id, stay, guests, quote: quote(&property, &stay, guests)? };
-    // The hold's expiry and the emails to guest and host, written with it.
-    let id = hold.id;
-    let [to_guest, to_host] = outbox::Entry::to_both_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
-    let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD))?;
-    let jobs = [expiry, to_guest, to_host];
-    let write = |on_overlap| hold.insert(&property, now, on_overlap, &jobs, request_id);
-    let booking = match write(OnOverlap::Skip).fetch_optional(&mut *conn).await? {
-        Some(booking) => booking,
-        None => {
-            // The dates are taken, perhaps only by holds that lapsed: those
-            // free their dates, and the insert runs once more. An overlap
-            // left fails on the `bookings_no_overlap` constraint.
-            expire_due_holds(conn, Sweep::Property(property.id), request_id).await?;
-            write(OnOverlap::Fail).fetch_one(&mut *conn).await?
-        }
-    };
+    let hold = Hold::quote(actor, &property, stay, guests)?;
+    let jobs = hold.jobs(now)?;
+    expire_due_holds(&mut tx, Sweep::Property(property.id), request_id).await?;
+    let booking = hold.insert(&property, now, OnOverlap::Fail, &jobs, request_id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
     Ok(booking)
 }
 
@@ -182,19 +191,46 @@ enum OnOverlap {
 }
 
 impl Hold {
+    /// A hold of `stay` for `actor` at `property`'s terms.
+    fn quote(actor: Actor, property: &properties::Property, stay: StayDates, guests: i32) -> Result<Self, DomainError> {
+        if !actor.may_book(property.host_id) {
+            return Err(DomainError::Forbidden("You cannot book your own property.".into()));
+        }
+        Ok(Hold { id: BookingId::new(), guest_id: actor.user_id, stay, guests, quote: quote(property, &stay, guests)? })
+    }
+
+    /// The jobs written with the hold: its expiry, and the emails to guest
+    /// and host.
+    fn jobs(&self, now: DateTime<Utc>) -> anyhow::Result<[outbox::Entry; 3]> {
+        let id = self.id;
+        let [to_guest, to_host] =
+            outbox::Entry::to_both_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
+        let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD))?;
+        Ok([expiry, to_guest, to_host])
+    }
+
     /// The text of [`insert`](Self::insert)'s statement.
     fn sql(on_overlap: OnOverlap) -> String {
         let conflict = if on_overlap == OnOverlap::Skip { "on conflict do nothing" } else { "" };
         // The returned columns are `COLUMNS`, with the host taken from
         // the property already read.
         let returning = COLUMNS.replace("p.host_id", "$15::uuid as host_id");
-        let queue = outbox::Rows::insert_sql(16, "exists (select from held)");
+        let queue = outbox::Rows::insert_sql(18, "exists (select from held)");
+        // `listing` is the row the hold was quoted from, if it is unchanged
+        // in everything the hold takes from it; the lock keeps it so until
+        // the hold commits.
         format!(
-            "with held as (
+            "with listing as (
+                 select property_id from properties
+                 where property_id = $2 and deleted_at is null and host_id = $15
+                   and price_per_night = $16 and cleaning_fee = $17 and currency = $12
+                   and cancellation_policy = $13 and max_guests >= $6
+                 for share
+             ), held as (
                  insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests,
                      nightly_price, nightly_subtotal, cleaning_fee, service_fee, total_price, currency,
                      cancellation_policy, expires_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 from listing
                  {conflict}
                  returning {returning}
              ), queued as ({queue})
@@ -203,8 +239,9 @@ impl Hold {
     }
 
     /// The statement that inserts the hold with its `jobs` in the outbox
-    /// and returns it as read back: no row (and no jobs) when it overlaps
-    /// and `on_overlap` says skip.
+    /// and returns it as read back: no row (and no jobs) when `property`
+    /// changed since it was read, or when the stay overlaps and
+    /// `on_overlap` says skip.
     fn insert<'q>(
         &'q self,
         property: &'q properties::Property,
@@ -231,7 +268,9 @@ impl Hold {
             .bind(&property.currency)
             .bind(property.cancellation_policy)
             .bind(now + HOLD)
-            .bind(property.host_id);
+            .bind(property.host_id)
+            .bind(property.price_per_night)
+            .bind(property.cleaning_fee);
         outbox::Rows::new(jobs, request_id).bind(query)
     }
 }

@@ -63,9 +63,9 @@ impl Mutation {
             guests: i64::from(input.guests),
         };
         let now = Utc::now();
-        let mut tx = state.db.begin().await.map_err(ApiError::from)?;
-        let booking = bookings::create(&mut tx, actor, &request, now, request_id(ctx)).await.map_err(ApiError::from)?;
-        tx.commit().await.map_err(ApiError::from)?;
+        let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
+        let booking =
+            bookings::create(&mut conn, actor, &request, now, request_id(ctx)).await.map_err(ApiError::from)?;
         state.bookings_changed().await;
         tracing::info!(booking_id = %booking.id, "booking created");
         Ok(BookingBody::new(booking, now))

@@ -227,15 +227,6 @@ impl BookingsApi {
         request_id: Data<&RequestId>,
     ) -> Result<CreateBookingResponse> {
         let key = idempotency::parse_key(idempotency_key.0)?;
-        let guard = match idempotency::begin(&self.state.db, auth.0.user_id, key, "POST /bookings", &body.0).await? {
-            Begun::Replay(stored) => {
-                let booking: BookingBody = idempotency::replayed(stored)?;
-                let location = format!("/bookings/{}", booking.id);
-                return Ok(CreateBookingResponse::Created(Json(booking), location, Some("true".into())));
-            }
-            Begun::Fresh(guard) => guard,
-        };
-        let mut guard = guard;
         let request = BookingRequest {
             property_id: PropertyId(body.0.property_id),
             check_in: body.0.check_in.0,
@@ -243,9 +234,25 @@ impl BookingsApi {
             guests: body.0.guests,
         };
         let now = Self::now();
-        let booking = bookings::create(&mut guard.tx, auth.0, &request, now, Some(&request_id.0.0)).await?;
-        let body = BookingBody::new(booking, now);
-        guard.finish(201, &body).await?;
+        let request_id = Some(request_id.0.0.as_str());
+        let body = if key.is_none() {
+            // `create` is atomic by itself: no transaction to wrap it in.
+            let mut conn = self.state.db.acquire().await?;
+            BookingBody::new(bookings::create(&mut conn, auth.0, &request, now, request_id).await?, now)
+        } else {
+            let mut guard =
+                match idempotency::begin(&self.state.db, auth.0.user_id, key, "POST /bookings", &body.0).await? {
+                    Begun::Replay(stored) => {
+                        let booking: BookingBody = idempotency::replayed(stored)?;
+                        let location = format!("/bookings/{}", booking.id);
+                        return Ok(CreateBookingResponse::Created(Json(booking), location, Some("true".into())));
+                    }
+                    Begun::Fresh(guard) => guard,
+                };
+            let body = BookingBody::new(bookings::create(&mut guard.tx, auth.0, &request, now, request_id).await?, now);
+            guard.finish(201, &body).await?;
+            body
+        };
         self.state.bookings_changed().await;
         tracing::info!(booking_id = %body.id, "booking created");
         let location = format!("/bookings/{}", body.id);

@@ -402,6 +402,51 @@ async fn a_new_price_applies_to_new_bookings_and_leaves_existing_ones_alone() {
     assert_eq!(old_now["nightly_price"], json!(10_000));
 }
 
+#[tokio::test]
+async fn a_price_change_committed_while_a_hold_is_written_prices_that_hold() {
+    let app = TestApp::spawn().await;
+    let (_host, pid) = listed(&app, json!({})).await;
+    let guest = sign_up(&app, "guest").await;
+    // The host's change, not yet committed: the booking reads 10 000 a night.
+    let mut change = app.db.begin().await.expect("begin");
+    sqlx::query("update properties set price_per_night = 20000 where property_id = $1::uuid")
+        .bind(&pid)
+        .execute(&mut *change)
+        .await
+        .expect("change the price");
+
+    let request = json!({ "property_id": pid, "check_in": day(10), "check_out": day(12), "guests": 1 });
+    let commit_once_the_booking_waits = async {
+        // The write of the hold waits for the changed row; without that
+        // wait it would be stored at the price it read.
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let waiting: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+            )
+            .fetch_one(&app.db)
+            .await
+            .expect("waiting backends");
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        change.commit().await.expect("commit the change");
+    };
+    let (response, ()) = tokio::join!(try_book(&app, &guest, &request), commit_once_the_booking_waits);
+
+    let booking = assert_json(response, 201).await;
+    assert_eq!(booking["nightly_price"], json!(20_000));
+    assert_eq!(booking["total_price"], json!(40_000 + 2_500 + 5_600));
+    let (stored_price,): (i64,) = sqlx::query_as("select nightly_price from bookings where booking_id = $1::uuid")
+        .bind(id(&booking))
+        .fetch_one(&app.db)
+        .await
+        .expect("stored booking");
+    assert_eq!(stored_price, 20_000);
+}
+
 // ---------------------------------------------------------------------------
 // Mass assignment
 // ---------------------------------------------------------------------------
