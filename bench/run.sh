@@ -286,8 +286,8 @@ QUEUE_LIGHT=$(queue_latency "$from_line")
 from_line=$(log_lines)
 wrk_run "POST /bookings (random far-future dates)" book "$WORK/book.data"
 QUEUE_LOADED=$(queue_latency "$from_line")
-# The same with the worker stopped: the API and PostgreSQL alone, as with
-# workers on other machines. The emails wait in the outbox and go once the
+# The same with the worker stopped, as with workers on other machines: the
+# API, PostgreSQL and Redis. The emails wait in the outbox and go once the
 # worker is back, before the next scenario.
 stop_pid "$WORKER_PID"
 WORKER_PID=""
@@ -297,7 +297,7 @@ OVERLAPS=$(q "select count(*) from (
     select check_in, max(check_out) over (partition by property_id order by check_in, booking_id
                                           rows between unbounded preceding and 1 preceding) as before
     from bookings where status in ('pending', 'confirmed')) t where before > check_in")
-sed -i "\$s/|\([^|]*\)\$/|\1; overlapping active bookings after both runs: $OVERLAPS/" "$RESULTS"
+sed -i "\$s/|\([^|]*\)\$/|\1; overlapping active bookings after the bookings runs: $OVERLAPS/" "$RESULTS"
 
 # Pay for the holds just made, each once, by their guests.
 q "select b.booking_id, substring(u.email from '^guest([0-9]+)@') from bookings b join users u on u.user_id = b.guest_id

@@ -233,11 +233,11 @@ impl BookingsApi {
             check_out: body.0.check_out.0,
             guests: body.0.guests,
         };
-        let now = Self::now();
         let request_id = Some(request_id.0.0.as_str());
         let body = if key.is_none() {
             // `create` is atomic by itself: no transaction to wrap it in.
             let mut conn = self.state.db.acquire().await?;
+            let now = Self::now();
             BookingBody::new(bookings::create(&mut conn, auth.0, &request, now, request_id).await?, now)
         } else {
             let mut guard =
@@ -249,6 +249,8 @@ impl BookingsApi {
                     }
                     Begun::Fresh(guard) => guard,
                 };
+            // After the key is claimed, which may have waited for a retry.
+            let now = Self::now();
             let body = BookingBody::new(bookings::create(&mut guard.tx, auth.0, &request, now, request_id).await?, now);
             guard.finish(201, &body).await?;
             body
