@@ -148,11 +148,8 @@ pub async fn create(
         .await?
         .filter(|property| property.deleted_at.is_none())
         .ok_or(DomainError::NotFound("property"))?;
-    let hold = Hold::quote(actor, &property, stay, guests)?;
-    let jobs = hold.jobs(now)?;
-    if let Some(booking) =
-        hold.insert(&property, now, OnOverlap::Skip, &jobs, request_id).fetch_optional(&mut *conn).await?
-    {
+    let hold = Hold::quote(actor, &property, stay, guests, now)?;
+    if let Some(booking) = hold.insert(&property, OnOverlap::Skip, request_id).fetch_optional(&mut *conn).await? {
         return Ok(booking);
     }
     // The dates are taken, perhaps only by holds that lapsed, or the listing
@@ -164,10 +161,9 @@ pub async fn create(
     let property = properties::find_active_for_update(&mut tx, request.property_id)
         .await?
         .ok_or(DomainError::NotFound("property"))?;
-    let hold = Hold::quote(actor, &property, stay, guests)?;
-    let jobs = hold.jobs(now)?;
+    let hold = Hold::quote(actor, &property, stay, guests, now)?;
     expire_due_holds(&mut tx, Sweep::Property(property.id), request_id).await?;
-    let booking = hold.insert(&property, now, OnOverlap::Fail, &jobs, request_id).fetch_one(&mut *tx).await?;
+    let booking = hold.insert(&property, OnOverlap::Fail, request_id).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(booking)
 }
@@ -179,6 +175,9 @@ struct Hold {
     stay: StayDates,
     guests: i32,
     quote: Quote,
+    expires_at: DateTime<Utc>,
+    /// Written with it: its expiry, and the emails to guest and host.
+    jobs: [outbox::Entry; 3],
 }
 
 /// What an insert does when the stay overlaps a holding booking.
@@ -191,22 +190,24 @@ enum OnOverlap {
 }
 
 impl Hold {
-    /// A hold of `stay` for `actor` at `property`'s terms.
-    fn quote(actor: Actor, property: &properties::Property, stay: StayDates, guests: i32) -> Result<Self, DomainError> {
+    /// A hold of `stay` for `actor` at `property`'s terms, made at `now`.
+    fn quote(
+        actor: Actor,
+        property: &properties::Property,
+        stay: StayDates,
+        guests: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Self, DomainError> {
         if !actor.may_book(property.host_id) {
             return Err(DomainError::Forbidden("You cannot book your own property.".into()));
         }
-        Ok(Hold { id: BookingId::new(), guest_id: actor.user_id, stay, guests, quote: quote(property, &stay, guests)? })
-    }
-
-    /// The jobs written with the hold: its expiry, and the emails to guest
-    /// and host.
-    fn jobs(&self, now: DateTime<Utc>) -> anyhow::Result<[outbox::Entry; 3]> {
-        let id = self.id;
+        let quote = quote(property, &stay, guests)?;
+        let id = BookingId::new();
+        let expires_at = now + HOLD;
         let [to_guest, to_host] =
             outbox::Entry::to_both_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
-        let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(now + HOLD))?;
-        Ok([expiry, to_guest, to_host])
+        let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(expires_at))?;
+        Ok(Hold { id, guest_id: actor.user_id, stay, guests, quote, expires_at, jobs: [expiry, to_guest, to_host] })
     }
 
     /// The text of [`insert`](Self::insert)'s statement.
@@ -238,16 +239,14 @@ impl Hold {
         )
     }
 
-    /// The statement that inserts the hold with its `jobs` in the outbox
+    /// The statement that inserts the hold with its jobs in the outbox
     /// and returns it as read back: no row (and no jobs) when `property`
     /// changed since it was read, or when the stay overlaps and
     /// `on_overlap` says skip.
     fn insert<'q>(
         &'q self,
         property: &'q properties::Property,
-        now: DateTime<Utc>,
         on_overlap: OnOverlap,
-        jobs: &'q [outbox::Entry],
         request_id: Option<&'q str>,
     ) -> sqlx::query::QueryAs<'q, Postgres, Booking, sqlx::postgres::PgArguments> {
         // The statement's text depends only on `on_overlap`: made once each.
@@ -267,11 +266,11 @@ impl Hold {
             .bind(self.quote.total)
             .bind(&property.currency)
             .bind(property.cancellation_policy)
-            .bind(now + HOLD)
+            .bind(self.expires_at)
             .bind(property.host_id)
             .bind(property.price_per_night)
             .bind(property.cleaning_fee);
-        outbox::Rows::new(jobs, request_id).bind(query)
+        outbox::Rows::new(&self.jobs, request_id).bind(query)
     }
 }
 
