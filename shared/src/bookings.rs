@@ -153,10 +153,10 @@ pub async fn create(
         return Ok(booking);
     }
     // The dates are taken, perhaps only by holds that lapsed, or the listing
-    // changed since it was read. Under a share lock on the listing, lapsed
-    // holds free their dates and the hold is written at the listing's
-    // current terms; an overlap left fails on the `bookings_no_overlap`
-    // constraint.
+    // changed since it was read. Under the listing's lock, which such
+    // passes take in turn, lapsed holds free their dates and the hold is
+    // written at the listing's current terms; an overlap left fails on the
+    // `bookings_no_overlap` constraint.
     let mut tx = conn.begin().await?;
     let property = properties::find_active_for_update(&mut tx, request.property_id)
         .await?

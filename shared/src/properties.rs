@@ -287,12 +287,16 @@ pub async fn may_see(executor: impl PgExecutor<'_>, actor: Option<Actor>, proper
     }
 }
 
-/// Locks an active listing for the rest of the transaction (bookings and
-/// price changes of one listing then happen one after the other).
+/// Locks an active listing for the rest of the transaction: the careful
+/// paths that write a booking (expire its lapsed holds, then insert or
+/// move one) and changes to the listing then take turns. The lock is
+/// exclusive among them, as two such paths each waiting for what the other
+/// expired or inserted would deadlock; it still lets bookings reference
+/// the row (`for no key update` leaves foreign keys alone).
 #[tracing::instrument(skip(conn))]
 pub async fn find_active_for_update(conn: &mut PgConnection, id: PropertyId) -> sqlx::Result<Option<Property>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from properties where property_id = $1 and deleted_at is null for share"
+        "select {COLUMNS} from properties where property_id = $1 and deleted_at is null for no key update"
     )))
     .bind(id)
     .fetch_optional(conn)

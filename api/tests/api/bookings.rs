@@ -168,24 +168,14 @@ fn recipients(envelopes: &[Value], kind: &str) -> Vec<String> {
 // Double booking
 // ---------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_requests_for_overlapping_dates_make_exactly_one_booking() {
-    let app = TestApp::spawn().await;
-    let (_host, pid) = listed(&app, json!({})).await;
-    let mut guests = Vec::new();
-    for _ in 0..5 {
-        guests.push(sign_up(&app, "guest").await);
-    }
-    const REQUESTS: usize = 50;
-    let start = Arc::new(tokio::sync::Barrier::new(REQUESTS));
-
-    let tasks = (0..REQUESTS).map(|i| {
+/// Sends every `(who, body)` as `POST /bookings` at once; each answer's
+/// status, content type and body, in order.
+async fn book_at_once(app: &TestApp, requests: Vec<(&Account, Value)>) -> Vec<(u16, Option<String>, String)> {
+    let start = Arc::new(tokio::sync::Barrier::new(requests.len()));
+    let tasks = requests.into_iter().map(|(who, body)| {
         let client = app.client.clone();
         let url = app.url("/bookings");
-        let token = guests[i % guests.len()].access_token.clone();
-        // [10, 13), [11, 14) and [12, 15) all hold the night of day 12: any two overlap.
-        let shift = (i % 3) as i64;
-        let body = stay(&pid, &day(10 + shift), &day(13 + shift), 2);
+        let token = who.access_token.clone();
         let start = start.clone();
         tokio::spawn(async move {
             start.wait().await;
@@ -196,25 +186,74 @@ async fn fifty_concurrent_requests_for_overlapping_dates_make_exactly_one_bookin
             (status, content_type, body)
         })
     });
-    let results: Vec<_> =
-        futures::future::join_all(tasks).await.into_iter().map(|r| r.expect("a request task")).collect();
+    futures::future::join_all(tasks).await.into_iter().map(|r| r.expect("a request task")).collect()
+}
 
-    for (status, _, body) in &results {
+/// Asserts that of `results`, exactly one made a booking and every other
+/// was refused as dates unavailable; returns the booking.
+fn exactly_one_booked(results: &[(u16, Option<String>, String)]) -> Value {
+    for (status, _, body) in results {
         assert!(*status == 201 || *status == 409, "a request got {status} (not 201 or 409): {body}");
     }
     let created: Vec<Value> =
         results.iter().filter(|r| r.0 == 201).map(|r| serde_json::from_str(&r.2).unwrap()).collect();
     assert_eq!(created.len(), 1, "expected exactly one booking to be made, got {}", created.len());
     let conflicts: Vec<_> = results.iter().filter(|r| r.0 == 409).collect();
-    assert_eq!(conflicts.len(), REQUESTS - 1);
+    assert_eq!(conflicts.len(), results.len() - 1);
     for (_, content_type, body) in conflicts {
         assert!(content_type.as_deref().unwrap_or_default().starts_with("application/problem+json"), "{body}");
         let problem: Value = serde_json::from_str(body).unwrap();
         assert_eq!(problem["type"], "/problems/dates-unavailable", "{problem}");
     }
+    created.into_iter().next().expect("one booking")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_requests_for_overlapping_dates_make_exactly_one_booking() {
+    let app = TestApp::spawn().await;
+    let (_host, pid) = listed(&app, json!({})).await;
+    let mut guests = Vec::new();
+    for _ in 0..5 {
+        guests.push(sign_up(&app, "guest").await);
+    }
+    // [10, 13), [11, 14) and [12, 15) all hold the night of day 12: any two overlap.
+    let requests = (0..50)
+        .map(|i| {
+            let shift = (i % 3) as i64;
+            (&guests[i % guests.len()], stay(&pid, &day(10 + shift), &day(13 + shift), 2))
+        })
+        .collect();
+
+    let created = exactly_one_booked(&book_at_once(&app, requests).await);
+
     assert_eq!(active_bookings_of(&app, &pid).await, 1);
     assert_eq!(booking_count(&app).await, 1, "a refused request left a row");
-    assert_eq!(stored_status(&app, &id(&created[0])).await, "pending");
+    assert_eq!(stored_status(&app, &id(&created)).await, "pending");
+}
+
+/// Every request finds the dates held, so each takes the locked path that
+/// expires lapsed holds; two of those at once must not deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_for_the_dates_of_a_lapsed_hold_make_exactly_one_booking() {
+    let app = TestApp::spawn().await;
+    let (_host, pid) = listed(&app, json!({})).await;
+    let mut guests = Vec::new();
+    for _ in 0..5 {
+        guests.push(sign_up(&app, "guest").await);
+    }
+    for round in 0..4 {
+        let (from, to) = (10 + 10 * round, 15 + 10 * round);
+        let lapsed = book(&app, &guests[0], &pid, &day(from), &day(to)).await;
+        lapse(&app, &id(&lapsed)).await;
+        let requests =
+            (0..20).map(|i| (&guests[1 + i % (guests.len() - 1)], stay(&pid, &day(from + 1), &day(to), 2))).collect();
+
+        let created = exactly_one_booked(&book_at_once(&app, requests).await);
+
+        assert_eq!(stored_status(&app, &id(&lapsed)).await, "expired");
+        assert_eq!(stored_status(&app, &id(&created)).await, "pending");
+    }
+    assert_eq!(active_bookings_of(&app, &pid).await, 4);
 }
 
 #[tokio::test]
