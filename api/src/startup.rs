@@ -11,6 +11,7 @@ use poem::{
     middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
 use shared::Config;
+use tracing::Instrument;
 
 use crate::{
     error, graphql,
@@ -84,6 +85,7 @@ pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
         .at("/openapi.json", poem::get(make_sync(move |_| document.clone().with_content_type("application/json"))))
         .at("/graphql", graphql::endpoint(state))
         .nest("/docs", docs)
+        .around(to_completion)
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(rate_limit::per_client)
         .data(state.clone())
@@ -92,6 +94,24 @@ pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
         .with(CatchPanic::new().with_handler(|_| error::panic_response()))
         .around(request_id::with_request_id)
         .into_endpoint()
+}
+
+/// Runs a request that may write to its end even when its client goes away.
+/// An HTTP/2 client that resets its stream (or a connection that drops)
+/// would otherwise stop the handler at its next await: after a commit but
+/// before what follows it, such as the cache bump that keeps searches fresh
+/// or the relay's wake-up. Reads are left to be cancelled.
+async fn to_completion<E: Endpoint + 'static>(next: Arc<E>, request: Request) -> poem::Result<Response> {
+    if request.method().is_safe() {
+        return next.call(request).await.map(IntoResponse::into_response);
+    }
+    let work = async move { next.call(request).await.map(IntoResponse::into_response) };
+    match tokio::spawn(work.instrument(tracing::Span::current())).await {
+        Ok(response) => response,
+        // A panic goes on to `CatchPanic`, which answers 500.
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(poem::Error::new(error, StatusCode::SERVICE_UNAVAILABLE)),
+    }
 }
 
 /// A 405 lists the methods the path has in `Allow` (RFC 9110, 15.5.6).

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use testkit::{PrivateRedis, TestApp};
 
 use crate::{
-    fixtures::{book, create_property, day, ended_stay, id},
+    fixtures::{book, create_property, day, ended_stay, id, stay},
     helpers::{assert_json, sign_up},
 };
 
@@ -160,6 +160,82 @@ async fn a_cached_availability_search_follows_bookings_and_cancellations_at_once
     let cancelled = app.delete(&format!("/bookings/{}", id(&booking)), Some(&guest.access_token)).await;
     assert_eq!(cancelled.status(), 200);
     assert_eq!(search_ids(&app, &query).await, vec![property], "free again");
+}
+
+/// A client that hangs up while its booking waits does not stop the booking
+/// halfway: it is written, and cached searches stop offering its dates.
+/// Over HTTP/1.1 the server notices the closed connection; over HTTP/2 the
+/// client resets the stream.
+#[tokio::test]
+async fn a_booking_whose_client_hung_up_still_refreshes_cached_searches() {
+    let app = TestApp::spawn().await;
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().expect("an HTTP/2 client");
+    for (round, client) in [app.client.clone(), http2].into_iter().enumerate() {
+        let version = ["HTTP/1.1", "HTTP/2"][round];
+        let host = sign_up(&app, "host").await;
+        let guest = sign_up(&app, "guest").await;
+        let property = id(&create_property(&app, &host, json!({ "city": format!("Hangup{round}") })).await);
+        let query = format!("city=Hangup{round}&check_in={}&check_out={}", day(40), day(42));
+        assert_eq!(cached_search_ids(&app, &query).await, vec![property.clone()]);
+
+        // The listing's row is locked, so the booking waits in its statement.
+        let mut lock = app.db.begin().await.expect("begin");
+        sqlx::query("select from properties where property_id = $1::uuid for no key update")
+            .bind(&property)
+            .execute(&mut *lock)
+            .await
+            .expect("lock the listing");
+        let request = client
+            .post(app.url("/bookings"))
+            .bearer_auth(&guest.access_token)
+            .json(&stay(&property, &day(40), &day(42), 2))
+            .send();
+        let request = tokio::spawn(request);
+        wait_for(&format!("{version}: the booking to wait on the listing"), || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+            )
+            .fetch_one(&app.db)
+            .await
+            .expect("waiting backends");
+            waiting > 0
+        })
+        .await;
+        // The client hangs up, and the server has time to notice.
+        request.abort();
+        assert!(request.await.expect_err("the request was aborted").is_cancelled());
+        drop(client);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lock.rollback().await.expect("release the listing");
+
+        wait_for(&format!("{version}: the booking to be written"), || async {
+            let count: i64 = sqlx::query_scalar("select count(*) from bookings where property_id = $1::uuid")
+                .bind(&property)
+                .fetch_one(&app.db)
+                .await
+                .expect("count bookings");
+            count == 1
+        })
+        .await;
+        wait_for(&format!("{version}: the cached search to drop the booked listing"), || async {
+            search_ids(&app, &query).await.is_empty()
+        })
+        .await;
+    }
+}
+
+/// Polls `done` for up to 5 s (cached searches live 30 s), panicking with
+/// `what` if it never holds.
+async fn wait_for<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < Duration::from_secs(5), "waited 5 s for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
