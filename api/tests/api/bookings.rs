@@ -1474,6 +1474,30 @@ async fn a_refused_request_does_not_use_up_its_key() {
     assert_eq!(booking["guest_id"], json!(guest.id));
 }
 
+/// The dates are held by a lapsed hold, so the booking takes its locked
+/// pass inside the key's transaction (in a savepoint): the hold expires, the
+/// booking is written, and a retry replays it.
+#[tokio::test]
+async fn a_keyed_booking_on_the_dates_of_a_lapsed_hold_is_written_once() {
+    let app = TestApp::spawn().await;
+    let (_host, pid) = listed(&app, json!({})).await;
+    let guest = sign_up(&app, "guest").await;
+    let other = sign_up(&app, "guest").await;
+    let lapsed = book(&app, &other, &pid, &day(10), &day(12)).await;
+    lapse(&app, &id(&lapsed)).await;
+    let body = stay(&pid, &day(10), &day(12), 2);
+
+    let first = assert_json(post_with_key(&app, &guest, "over-lapsed", &body).await, 201).await;
+    let retry = post_with_key(&app, &guest, "over-lapsed", &body).await;
+
+    assert_eq!(retry.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(assert_json(retry, 201).await, first);
+    assert_eq!(stored_status(&app, &id(&lapsed)).await, "expired");
+    assert_eq!(stored_status(&app, &id(&first)).await, "pending");
+    assert_eq!(active_bookings_of(&app, &pid).await, 1);
+    assert_eq!(emails_about(&app, &id(&first)).await.len(), 2, "one request email each to guest and host");
+}
+
 // ---------------------------------------------------------------------------
 // Bad input
 // ---------------------------------------------------------------------------
