@@ -302,14 +302,7 @@ pub async fn mark_succeeded(
     .execute(&mut *conn)
     .await?;
     outbox::enqueue(conn, &EmailJob::PaymentReceipt { payment_id: id }, request_id).await?;
-    let confirmed = sqlx::query_scalar!(
-        "update bookings set status = 'confirmed', expires_at = null where booking_id = $1 and status = 'pending'
-         returning check_out",
-        payment.booking_id as BookingId,
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(check_out) = confirmed {
+    if let Some(check_out) = bookings::confirm_paid(conn, payment.booking_id).await? {
         let booking_id = payment.booking_id;
         let due = Some(bookings::completion_due(check_out));
         let completion = outbox::Entry::new(&BookingJob::CompleteStay { booking_id }, due)?;
@@ -350,15 +343,7 @@ pub async fn mark_failed(
     )
     .execute(&mut *conn)
     .await?;
-    let hold_until = sqlx::query_scalar!(
-        r#"update bookings set expires_at = now() + make_interval(mins => $2) where booking_id = $1 and status = 'pending'
-           returning expires_at as "expires_at!""#,
-        payment.booking_id as BookingId,
-        RETRY_WINDOW.num_minutes() as i32,
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(due) = hold_until {
+    if let Some(due) = bookings::hold_again(conn, payment.booking_id, RETRY_WINDOW).await? {
         let job = BookingJob::ExpireHold { booking_id: payment.booking_id };
         outbox::enqueue_at(conn, &job, Some(due), request_id).await?;
     }

@@ -624,6 +624,72 @@ async fn webhook_events_settle_a_payment_before_the_worker_runs_and_a_late_failu
     market.wait_for_mail(&market.guest, &format!("Receipt for your stay at {PROPERTY}")).await;
 }
 
+/// Settling a payment finds its booking by key however many holds the
+/// planner's statistics leave out. Taken with none and read with 5,000,
+/// they made `... where booking_id = $1 and status = 'pending'` a scan of
+/// every pending hold (70 ms a confirmation at 225,000 holds).
+#[tokio::test]
+async fn settling_a_payment_reads_its_booking_by_key_not_every_pending_hold() {
+    let market = Marketplace::open("moderate").await;
+    let declined = market.pay(None).await;
+    let db = &market.app.db;
+    // Statistics as an `analyze` in an hour without holds leaves them.
+    sqlx::query("analyze bookings").execute(db).await.unwrap();
+    sqlx::query("update pg_class set reltuples = 0 where oid = 'bookings_pending_expiry_idx'::regclass")
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into bookings (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
+             nightly_subtotal, cleaning_fee, service_fee, total_price, currency, cancellation_policy, expires_at)
+         select gen_random_uuid(), property_id, guest_id, date '2040-01-01' + n, date '2040-01-02' + n, 1,
+             100, 100, 0, 0, 100, currency, cancellation_policy, now() + interval '30 minutes'
+         from bookings, generate_series(0, 4999) n where booking_id = $1::uuid",
+    )
+    .bind(market.booking_id())
+    .execute(db)
+    .await
+    .unwrap();
+
+    // A declined card holds the booking again, then a second card pays.
+    let declined = shared::domain::PaymentId(declined["id"].as_str().unwrap().parse().unwrap());
+    let held = pending_index_reads(db, async |conn| {
+        shared::payments::mark_failed(conn, declined, "Your card was declined.", None).await.unwrap();
+    })
+    .await;
+    let paid = market.pay(None).await;
+    let paid = shared::domain::PaymentId(paid["id"].as_str().unwrap().parse().unwrap());
+    let confirmed = pending_index_reads(db, async |conn| {
+        shared::payments::mark_succeeded(conn, paid, Some("pi_x"), None).await.unwrap();
+    })
+    .await;
+
+    assert_eq!(market.get_booking(market.booking_id()).await["status"], "confirmed");
+    assert!(held < 100, "holding the booking again read {held} entries of the pending holds' index");
+    assert!(confirmed < 100, "confirming the booking read {confirmed} entries of the pending holds' index");
+}
+
+/// Runs `settle` in a transaction of its own connection and returns how
+/// many entries of `bookings_pending_expiry_idx` that read.
+async fn pending_index_reads(db: &sqlx::PgPool, settle: impl AsyncFnOnce(&mut sqlx::PgConnection)) -> i64 {
+    async fn reads(conn: &mut sqlx::PgConnection) -> i64 {
+        // This session's counts are published when it goes idle after this.
+        sqlx::query("select pg_stat_force_next_flush()").execute(&mut *conn).await.unwrap();
+        sqlx::query_scalar(
+            "select idx_tup_read from pg_stat_user_indexes where indexrelname = 'bookings_pending_expiry_idx'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+    }
+    let mut conn = db.acquire().await.unwrap();
+    let before = reads(&mut conn).await;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+    settle(&mut tx).await;
+    tx.commit().await.unwrap();
+    reads(&mut conn).await - before
+}
+
 #[tokio::test]
 async fn a_webhook_with_a_bad_or_stale_signature_is_refused_and_nothing_is_recorded() {
     let market = Marketplace::open("moderate").await;
