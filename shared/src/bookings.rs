@@ -625,13 +625,6 @@ impl Sweep {
             _ => None,
         }
     }
-
-    fn booking(self) -> Option<uuid::Uuid> {
-        match self {
-            Self::Booking(id) => Some(id.0),
-            _ => None,
-        }
-    }
 }
 
 /// Confirms a pending booking whose payment succeeded, returning its
@@ -681,23 +674,41 @@ pub async fn expire_due_holds(
     scope: Sweep,
     request_id: Option<&str>,
 ) -> anyhow::Result<Vec<BookingId>> {
-    let expired = sqlx::query_scalar!(
-        r#"with due as (
-               select booking_id from bookings
-               where status = 'pending' and expires_at <= now()
-                 and ($1::uuid is null or property_id = $1) and ($2::uuid is null or booking_id = $2)
-               order by expires_at
-               limit $3
-               for update skip locked
-           )
-           update bookings b set status = 'expired', expires_at = null from due where b.booking_id = due.booking_id
-           returning b.booking_id as "id: BookingId""#,
-        scope.property(),
-        scope.booking(),
-        SWEEP_BATCH as i64,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let expired = match scope {
+        // By key, then the hold's state: a statement saying `status =
+        // 'pending'` next to the key may be planned as a walk through
+        // every lapsed hold (see `find_for_update`).
+        Sweep::Booking(id) => {
+            sqlx::query_scalar!(
+                r#"with target as (
+                   select booking_id, status, expires_at from bookings where booking_id = $1 for update skip locked
+               )
+               update bookings b set status = 'expired', expires_at = null from target t
+               where b.booking_id = t.booking_id and t.status = 'pending' and t.expires_at <= now()
+               returning b.booking_id as "id: BookingId""#,
+                id as BookingId,
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        _ => {
+            sqlx::query_scalar!(
+                r#"with due as (
+                   select booking_id from bookings
+                   where status = 'pending' and expires_at <= now() and ($1::uuid is null or property_id = $1)
+                   order by expires_at
+                   limit $2
+                   for update skip locked
+               )
+               update bookings b set status = 'expired', expires_at = null from due where b.booking_id = due.booking_id
+               returning b.booking_id as "id: BookingId""#,
+                scope.property(),
+                SWEEP_BATCH as i64,
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     let emails = expired
         .iter()
         .map(|&booking_id| outbox::Entry::new(&EmailJob::HoldExpired { booking_id }, None))
@@ -717,23 +728,39 @@ pub async fn complete_finished_stays(
     scope: Sweep,
     request_id: Option<&str>,
 ) -> anyhow::Result<Vec<BookingId>> {
-    let completed = sqlx::query_scalar!(
-        r#"with due as (
-               select booking_id from bookings
-               where status = 'confirmed' and check_out <= current_date
-                 and ($1::uuid is null or property_id = $1) and ($2::uuid is null or booking_id = $2)
-               order by check_out
-               limit $3
-               for update skip locked
-           )
-           update bookings b set status = 'completed' from due where b.booking_id = due.booking_id
-           returning b.booking_id as "id: BookingId""#,
-        scope.property(),
-        scope.booking(),
-        SWEEP_BATCH as i64,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let completed = match scope {
+        // By key, then the stay's state, as in `expire_due_holds`.
+        Sweep::Booking(id) => {
+            sqlx::query_scalar!(
+                r#"with target as (
+                   select booking_id, status, check_out from bookings where booking_id = $1 for update skip locked
+               )
+               update bookings b set status = 'completed' from target t
+               where b.booking_id = t.booking_id and t.status = 'confirmed' and t.check_out <= current_date
+               returning b.booking_id as "id: BookingId""#,
+                id as BookingId,
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        _ => {
+            sqlx::query_scalar!(
+                r#"with due as (
+                   select booking_id from bookings
+                   where status = 'confirmed' and check_out <= current_date and ($1::uuid is null or property_id = $1)
+                   order by check_out
+                   limit $2
+                   for update skip locked
+               )
+               update bookings b set status = 'completed' from due where b.booking_id = due.booking_id
+               returning b.booking_id as "id: BookingId""#,
+                scope.property(),
+                SWEEP_BATCH as i64,
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     let emails = completed
         .iter()
         .map(|&booking_id| outbox::Entry::new(&EmailJob::ReviewInvitation { booking_id }, None))

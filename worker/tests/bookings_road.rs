@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::SecretString;
 use shared::{
+    bookings::{self, Sweep},
     domain::{BookingId, BookingStatus, PropertyId, Quote, UserId},
     jobs::{EmailJob, Job, Party, Queues},
     outbox::Relay,
 };
-use testkit::{SmtpCatcher, TestApp, TestWorker};
+use testkit::{SmtpCatcher, TestApp, TestWorker, index_entries_read};
 use tokio_util::sync::CancellationToken;
 use worker::{
     emails::{EmailDeps, send_once},
@@ -324,6 +325,59 @@ async fn the_worker_expires_an_unpaid_hold_past_its_expiry_and_tells_only_the_gu
     assert_eq!(world.subjects_to(&world.guest), [subject]);
     assert!(world.subjects_to(&world.host).is_empty(), "the host hears nothing");
     worker.stop().await;
+}
+
+/// A hold's or a stay's own job finds its booking by key, however many
+/// others are due and whatever the planner's statistics say. With both
+/// partial indexes' statistics as an hour without holds or check-outs
+/// leaves them, a job saying `status = 'pending'` walked every lapsed hold
+/// (and `status = 'confirmed'` every ended stay) to find its own.
+#[tokio::test]
+async fn a_booking_s_own_job_reads_it_by_key_not_every_due_booking() {
+    const PENDING: &str = "bookings_pending_expiry_idx";
+    const CONFIRMED: &str = "bookings_confirmed_checkout_idx";
+    let world = World::new().await;
+    let lapsed =
+        world.book(world.day(10), 2, State::Pending { expires_at: Utc::now() - chrono::Duration::minutes(1) }).await;
+    let ended = world.book(world.day(-3), 3, State::Confirmed).await; // checks out today
+    let db = &world.app.db;
+    sqlx::query("analyze bookings").execute(db).await.unwrap();
+    for index in [PENDING, CONFIRMED] {
+        sqlx::query("update pg_class set reltuples = 0 where oid = $1::regclass")
+            .bind(index)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    // 5,000 more of each, one night apart: holds lapsed in 2040, stays ended before today.
+    for (like, first_night) in [(lapsed, "date '2040-01-01' + n"), (ended, "$2::date - n - 1")] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "insert into bookings (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
+                 nightly_subtotal, cleaning_fee, service_fee, total_price, currency, status, cancellation_policy,
+                 expires_at)
+             select gen_random_uuid(), property_id, guest_id, {first_night}, {first_night} + 1, guests, nightly_price,
+                 nightly_price, 0, 0, nightly_price, currency, status, cancellation_policy, expires_at
+             from bookings, generate_series(0, 4999) n where booking_id = $1"
+        )))
+        .bind(like)
+        .bind(world.day(-3))
+        .execute(db)
+        .await
+        .unwrap();
+    }
+
+    let (expired, read) = index_entries_read(db, PENDING, async |conn| {
+        bookings::expire_due_holds(conn, Sweep::Booking(lapsed), None).await.unwrap()
+    })
+    .await;
+    assert_eq!(expired, [lapsed]);
+    assert!(read < 100, "expiring one hold read {read} entries of {PENDING}");
+    let (completed, read) = index_entries_read(db, CONFIRMED, async |conn| {
+        bookings::complete_finished_stays(conn, Sweep::Booking(ended), None).await.unwrap()
+    })
+    .await;
+    assert_eq!(completed, [ended]);
+    assert!(read < 100, "completing one stay read {read} entries of {CONFIRMED}");
 }
 
 #[tokio::test]

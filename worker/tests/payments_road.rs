@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::jobs::{EmailJob, Job, PaymentJob};
-use testkit::{SmtpCatcher, TestApp, TestStripe, TestWorker};
+use testkit::{SmtpCatcher, TestApp, TestStripe, TestWorker, index_entries_read};
 
 use mail::Mail;
 
@@ -624,6 +624,8 @@ async fn webhook_events_settle_a_payment_before_the_worker_runs_and_a_late_failu
     market.wait_for_mail(&market.guest, &format!("Receipt for your stay at {PROPERTY}")).await;
 }
 
+const PENDING_INDEX: &str = "bookings_pending_expiry_idx";
+
 /// Settling a payment finds its booking by key however many holds the
 /// planner's statistics leave out. Taken with none and read with 5,000,
 /// they made `... where booking_id = $1 and status = 'pending'` a scan of
@@ -635,7 +637,8 @@ async fn settling_a_payment_reads_its_booking_by_key_not_every_pending_hold() {
     let db = &market.app.db;
     // Statistics as an `analyze` in an hour without holds leaves them.
     sqlx::query("analyze bookings").execute(db).await.unwrap();
-    sqlx::query("update pg_class set reltuples = 0 where oid = 'bookings_pending_expiry_idx'::regclass")
+    sqlx::query("update pg_class set reltuples = 0 where oid = $1::regclass")
+        .bind(PENDING_INDEX)
         .execute(db)
         .await
         .unwrap();
@@ -653,13 +656,13 @@ async fn settling_a_payment_reads_its_booking_by_key_not_every_pending_hold() {
 
     // A declined card holds the booking again, then a second card pays.
     let declined = shared::domain::PaymentId(declined["id"].as_str().unwrap().parse().unwrap());
-    let held = pending_index_reads(db, async |conn| {
+    let ((), held) = index_entries_read(db, PENDING_INDEX, async |conn| {
         shared::payments::mark_failed(conn, declined, "Your card was declined.", None).await.unwrap();
     })
     .await;
     let paid = market.pay(None).await;
     let paid = shared::domain::PaymentId(paid["id"].as_str().unwrap().parse().unwrap());
-    let confirmed = pending_index_reads(db, async |conn| {
+    let ((), confirmed) = index_entries_read(db, PENDING_INDEX, async |conn| {
         shared::payments::mark_succeeded(conn, paid, Some("pi_x"), None).await.unwrap();
     })
     .await;
@@ -667,27 +670,6 @@ async fn settling_a_payment_reads_its_booking_by_key_not_every_pending_hold() {
     assert_eq!(market.get_booking(market.booking_id()).await["status"], "confirmed");
     assert!(held < 100, "holding the booking again read {held} entries of the pending holds' index");
     assert!(confirmed < 100, "confirming the booking read {confirmed} entries of the pending holds' index");
-}
-
-/// Runs `settle` in a transaction of its own connection and returns how
-/// many entries of `bookings_pending_expiry_idx` that read.
-async fn pending_index_reads(db: &sqlx::PgPool, settle: impl AsyncFnOnce(&mut sqlx::PgConnection)) -> i64 {
-    async fn reads(conn: &mut sqlx::PgConnection) -> i64 {
-        // This session's counts are published when it goes idle after this.
-        sqlx::query("select pg_stat_force_next_flush()").execute(&mut *conn).await.unwrap();
-        sqlx::query_scalar(
-            "select idx_tup_read from pg_stat_user_indexes where indexrelname = 'bookings_pending_expiry_idx'",
-        )
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap()
-    }
-    let mut conn = db.acquire().await.unwrap();
-    let before = reads(&mut conn).await;
-    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
-    settle(&mut tx).await;
-    tx.commit().await.unwrap();
-    reads(&mut conn).await - before
 }
 
 #[tokio::test]
