@@ -7,6 +7,14 @@ use api::{
     state::AppState,
 };
 
+/// mimalloc: glibc's malloc made the request threads contend on its arena
+/// locks (futex waits in a profile of cached reads); with mimalloc a cached
+/// detail answers 23% more requests a second and a search 20% more, at a
+/// peak RSS of 58 MiB against 54. Transparent huge pages are off for its
+/// memory (`no_thp`): with them, the same load peaked at 104 MiB.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
