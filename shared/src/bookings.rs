@@ -149,8 +149,24 @@ pub async fn create(
         .filter(|property| property.deleted_at.is_none())
         .ok_or(DomainError::NotFound("property"))?;
     let hold = Hold::quote(actor, &property, stay, guests, now)?;
-    if let Some(booking) = hold.insert(&property, OnOverlap::Skip, request_id).fetch_optional(&mut *conn).await? {
-        return Ok(booking);
+    let statement = hold.insert(&property, OnOverlap::Skip, request_id);
+    if !conn.is_in_transaction() {
+        if let Some(booking) = statement.fetch_optional(&mut *conn).await? {
+            return Ok(booking);
+        }
+    } else {
+        // In the caller's transaction the statement's share lock on the
+        // listing would last until that ends, and two such callers could
+        // then not take the listing from each other below (a deadlock): a
+        // savepoint that writes nothing is rolled back, its lock with it.
+        let mut savepoint = conn.begin().await?;
+        match statement.fetch_optional(&mut *savepoint).await? {
+            Some(booking) => {
+                savepoint.commit().await?;
+                return Ok(booking);
+            }
+            None => savepoint.rollback().await?,
+        }
     }
     // The dates are taken, perhaps only by holds that lapsed, or the listing
     // changed since it was read. Under the listing's lock, which such

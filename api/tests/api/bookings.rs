@@ -168,18 +168,24 @@ fn recipients(envelopes: &[Value], kind: &str) -> Vec<String> {
 // Double booking
 // ---------------------------------------------------------------------------
 
-/// Sends every `(who, body)` as `POST /bookings` at once; each answer's
-/// status, content type and body, in order.
-async fn book_at_once(app: &TestApp, requests: Vec<(&Account, Value)>) -> Vec<(u16, Option<String>, String)> {
+/// Sends every `(who, body)` as `POST /bookings` at once, each with an
+/// `Idempotency-Key` of its own when `keyed`; each answer's status,
+/// content type and body, in order.
+async fn book_at_once(
+    app: &TestApp,
+    requests: Vec<(&Account, Value)>,
+    keyed: bool,
+) -> Vec<(u16, Option<String>, String)> {
     let start = Arc::new(tokio::sync::Barrier::new(requests.len()));
     let tasks = requests.into_iter().map(|(who, body)| {
-        let client = app.client.clone();
-        let url = app.url("/bookings");
-        let token = who.access_token.clone();
+        let mut request = app.client.post(app.url("/bookings")).bearer_auth(&who.access_token).json(&body);
+        if keyed {
+            request = request.header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+        }
         let start = start.clone();
         tokio::spawn(async move {
             start.wait().await;
-            let response = client.post(url).bearer_auth(token).json(&body).send().await.expect("POST /bookings");
+            let response = request.send().await.expect("POST /bookings");
             let status = response.status().as_u16();
             let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
             let body = response.text().await.expect("a body");
@@ -224,15 +230,28 @@ async fn fifty_concurrent_requests_for_overlapping_dates_make_exactly_one_bookin
         })
         .collect();
 
-    let created = exactly_one_booked(&book_at_once(&app, requests).await);
+    let created = exactly_one_booked(&book_at_once(&app, requests, false).await);
 
     assert_eq!(active_bookings_of(&app, &pid).await, 1);
     assert_eq!(booking_count(&app).await, 1, "a refused request left a row");
     assert_eq!(stored_status(&app, &id(&created)).await, "pending");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_keyed_requests_for_taken_dates_are_each_refused_or_booked_once() {
+    let app = TestApp::spawn().await;
+    let (_host, pid) = listed(&app, json!({})).await;
+    let guest = sign_up(&app, "guest").await;
+    let requests = (0..20).map(|_| (&guest, stay(&pid, &day(10), &day(13), 2))).collect();
+
+    exactly_one_booked(&book_at_once(&app, requests, true).await);
+
+    assert_eq!(active_bookings_of(&app, &pid).await, 1);
+}
+
 /// Every request finds the dates held, so each takes the locked path that
-/// expires lapsed holds; two of those at once must not deadlock.
+/// expires lapsed holds; two of those at once must not deadlock, with or
+/// without an `Idempotency-Key` (with one, inside the key's transaction).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_for_the_dates_of_a_lapsed_hold_make_exactly_one_booking() {
     let app = TestApp::spawn().await;
@@ -248,7 +267,7 @@ async fn concurrent_requests_for_the_dates_of_a_lapsed_hold_make_exactly_one_boo
         let requests =
             (0..20).map(|i| (&guests[1 + i % (guests.len() - 1)], stay(&pid, &day(from + 1), &day(to), 2))).collect();
 
-        let created = exactly_one_booked(&book_at_once(&app, requests).await);
+        let created = exactly_one_booked(&book_at_once(&app, requests, round % 2 == 1).await);
 
         assert_eq!(stored_status(&app, &id(&lapsed)).await, "expired");
         assert_eq!(stored_status(&app, &id(&created)).await, "pending");
