@@ -17,7 +17,7 @@ use crate::{
     error, graphql,
     openapi::{self, AllowedMethods},
     rate_limit, request_id, routes,
-    state::AppState,
+    state::{AppState, Writes},
 };
 
 /// The API server, bound to its address and ready to run.
@@ -54,7 +54,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests
-    /// (up to 30 s) and stops the outbox relay.
+    /// (up to 30 s), waits for writes whose clients left (up to 30 s more)
+    /// and stops the outbox relay.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let relay = tokio::spawn(self.state.relay.clone().run(async {
@@ -66,6 +67,9 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await
             .context("running the HTTP server")?;
+        if tokio::time::timeout(Duration::from_secs(30), self.state.writes.finished()).await.is_err() {
+            tracing::warn!("writes whose clients left were still running after 30 s; stopping anyway");
+        }
         let _ = stop_relay.send(());
         let _ = relay.await;
         tracing::info!("API stopped");
@@ -85,7 +89,10 @@ pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
         .at("/openapi.json", poem::get(make_sync(move |_| document.clone().with_content_type("application/json"))))
         .at("/graphql", graphql::endpoint(state))
         .nest("/docs", docs)
-        .around(to_completion)
+        .around({
+            let writes = state.writes.clone();
+            move |next, request| to_completion(next, request, writes.clone())
+        })
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(rate_limit::per_client)
         .data(state.clone())
@@ -100,12 +107,22 @@ pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
 /// An HTTP/2 client that resets its stream (or a connection that drops)
 /// would otherwise stop the handler at its next await: after a commit but
 /// before what follows it, such as the cache bump that keeps searches fresh
-/// or the relay's wake-up. Reads are left to be cancelled.
-async fn to_completion<E: Endpoint + 'static>(next: Arc<E>, request: Request) -> poem::Result<Response> {
+/// or the relay's wake-up. Reads are left to be cancelled. Shutdown waits
+/// for these writes (see [`Application::run_until_stopped`]).
+async fn to_completion<E: Endpoint + 'static>(
+    next: Arc<E>,
+    request: Request,
+    writes: Writes,
+) -> poem::Result<Response> {
     if request.method().is_safe() {
         return next.call(request).await.map(IntoResponse::into_response);
     }
-    let work = async move { next.call(request).await.map(IntoResponse::into_response) };
+    let under_way = writes.start().await;
+    let work = async move {
+        let response = next.call(request).await.map(IntoResponse::into_response);
+        drop(under_way);
+        response
+    };
     match tokio::spawn(work.instrument(tracing::Span::current())).await {
         Ok(response) => response,
         // A panic goes on to `CatchPanic`, which answers 500.

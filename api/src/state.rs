@@ -29,6 +29,25 @@ pub struct AppState {
     /// Woken after each commit that wrote to the outbox.
     pub relay: Relay,
     pub cache: Cache,
+    pub writes: Writes,
+}
+
+/// The writes under way, which run to their end even when their client
+/// has gone (see `startup::to_completion`): each holds a share of a lock
+/// that shutdown waits to take whole.
+#[derive(Clone, Default)]
+pub struct Writes(Arc<tokio::sync::RwLock<()>>);
+
+impl Writes {
+    /// Marks a write under way until the guard drops.
+    pub async fn start(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        Arc::clone(&self.0).read_owned().await
+    }
+
+    /// Resolves once no write is under way (and none starts after).
+    pub async fn finished(&self) {
+        drop(self.0.write().await);
+    }
 }
 
 impl AppState {
@@ -64,6 +83,7 @@ impl AppState {
             read_walk_db,
             redis,
             config: Arc::new(config),
+            writes: Writes::default(),
         })
     }
 }

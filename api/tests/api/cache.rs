@@ -164,8 +164,9 @@ async fn a_cached_availability_search_follows_bookings_and_cancellations_at_once
 
 /// A client that hangs up while its booking waits does not stop the booking
 /// halfway: it is written, and cached searches stop offering its dates.
-/// Over HTTP/1.1 the server notices the closed connection; over HTTP/2 the
-/// client resets the stream.
+/// Over HTTP/2 the client resets its stream, which cancels the handler
+/// unless the write runs on its own; over HTTP/1.1 it closes the connection,
+/// after which this server has always run the handler to its end.
 #[tokio::test]
 async fn a_booking_whose_client_hung_up_still_refreshes_cached_searches() {
     let app = TestApp::spawn().await;
