@@ -327,13 +327,14 @@ async fn the_worker_expires_an_unpaid_hold_past_its_expiry_and_tells_only_the_gu
     worker.stop().await;
 }
 
-/// A hold's or a stay's own job finds its booking by key, however many
-/// others are due and whatever the planner's statistics say. With both
+/// A hold's or a stay's own job finds its booking by key, and a booking's
+/// locked pass finds its listing's lapsed holds by listing, however many
+/// others are due and whatever the planner's statistics say. With the
 /// partial indexes' statistics as an hour without holds or check-outs
-/// leaves them, a job saying `status = 'pending'` walked every lapsed hold
-/// (and `status = 'confirmed'` every ended stay) to find its own.
+/// leaves them, a statement saying `status = 'pending'` walked every lapsed
+/// hold (and `status = 'confirmed'` every ended stay) to find its own.
 #[tokio::test]
-async fn a_booking_s_own_job_reads_it_by_key_not_every_due_booking() {
+async fn a_booking_s_job_and_its_listing_s_sweep_read_only_their_own_bookings() {
     const PENDING: &str = "bookings_pending_expiry_idx";
     const CONFIRMED: &str = "bookings_confirmed_checkout_idx";
     let world = World::new().await;
@@ -350,17 +351,34 @@ async fn a_booking_s_own_job_reads_it_by_key_not_every_due_booking() {
             .await
             .unwrap();
     }
-    // 5,000 more of each, one night apart: holds lapsed in 2040, stays ended before today.
-    for (like, first_night) in [(lapsed, "date '2040-01-01' + n"), (ended, "$2::date - n - 1")] {
+    // 5,000 more of each, one night apart: holds lapsed in 2040 at another
+    // listing, stays ended before today at this one.
+    let elsewhere = PropertyId::new();
+    sqlx::query(
+        "insert into properties (property_id, host_id, name, address, city, country, price_per_night, cleaning_fee,
+             currency, max_guests, cancellation_policy)
+         select $1, host_id, 'Elsewhere', address, city, country, price_per_night, cleaning_fee, currency,
+             max_guests, cancellation_policy
+         from properties where property_id = $2",
+    )
+    .bind(elsewhere)
+    .bind(world.property)
+    .execute(db)
+    .await
+    .unwrap();
+    for (like, at, first_night) in
+        [(lapsed, elsewhere, "date '2040-01-01' + n"), (ended, world.property, "$3::date - n - 1")]
+    {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "insert into bookings (booking_id, property_id, guest_id, check_in, check_out, guests, nightly_price,
                  nightly_subtotal, cleaning_fee, service_fee, total_price, currency, status, cancellation_policy,
                  expires_at)
-             select gen_random_uuid(), property_id, guest_id, {first_night}, {first_night} + 1, guests, nightly_price,
+             select gen_random_uuid(), $2, guest_id, {first_night}, {first_night} + 1, guests, nightly_price,
                  nightly_price, 0, 0, nightly_price, currency, status, cancellation_policy, expires_at
              from bookings, generate_series(0, 4999) n where booking_id = $1"
         )))
         .bind(like)
+        .bind(at)
         .bind(world.day(-3))
         .execute(db)
         .await
@@ -368,10 +386,21 @@ async fn a_booking_s_own_job_reads_it_by_key_not_every_due_booking() {
     }
 
     let (expired, read) = index_entries_read(db, PENDING, async |conn| {
-        bookings::expire_due_holds(conn, Sweep::Booking(lapsed), None).await.unwrap()
+        bookings::expire_due_holds(conn, Sweep::Property(world.property), None).await.unwrap()
     })
     .await;
-    assert_eq!(expired, [lapsed]);
+    assert_eq!(expired, [lapsed], "the listing's one lapsed hold");
+    assert!(read < 100, "expiring one listing's holds read {read} entries of {PENDING}");
+    let other: BookingId = sqlx::query_scalar("select booking_id from bookings where property_id = $1 limit 1")
+        .bind(elsewhere)
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let (expired, read) = index_entries_read(db, PENDING, async |conn| {
+        bookings::expire_due_holds(conn, Sweep::Booking(other), None).await.unwrap()
+    })
+    .await;
+    assert_eq!(expired, [other]);
     assert!(read < 100, "expiring one hold read {read} entries of {PENDING}");
     let (completed, read) = index_entries_read(db, CONFIRMED, async |conn| {
         bookings::complete_finished_stays(conn, Sweep::Booking(ended), None).await.unwrap()
