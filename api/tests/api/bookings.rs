@@ -17,6 +17,7 @@ use crate::{
     fixtures::{book, create_property, day, ended_stay, id, set_status, stay},
     helpers::{
         Account, assert_json, assert_problem, assert_unauthorized, error_fields, redis_connection, send_raw, sign_up,
+        until_a_statement_waits_on_a_lock,
     },
 };
 
@@ -168,6 +169,15 @@ fn recipients(envelopes: &[Value], kind: &str) -> Vec<String> {
 // Double booking
 // ---------------------------------------------------------------------------
 
+/// Five fresh guests, for requests from several callers at once.
+async fn five_guests(app: &TestApp) -> Vec<Account> {
+    let mut guests = Vec::new();
+    for _ in 0..5 {
+        guests.push(sign_up(app, "guest").await);
+    }
+    guests
+}
+
 /// Sends every `(who, body)` as `POST /bookings` at once, each with an
 /// `Idempotency-Key` of its own when `keyed`; each answer's status,
 /// content type and body, in order.
@@ -218,10 +228,7 @@ fn exactly_one_booked(results: &[(u16, Option<String>, String)]) -> Value {
 async fn fifty_concurrent_requests_for_overlapping_dates_make_exactly_one_booking() {
     let app = TestApp::spawn().await;
     let (_host, pid) = listed(&app, json!({})).await;
-    let mut guests = Vec::new();
-    for _ in 0..5 {
-        guests.push(sign_up(&app, "guest").await);
-    }
+    let guests = five_guests(&app).await;
     // [10, 13), [11, 14) and [12, 15) all hold the night of day 12: any two overlap.
     let requests = (0..50)
         .map(|i| {
@@ -256,10 +263,7 @@ async fn concurrent_keyed_requests_for_taken_dates_are_each_refused_or_booked_on
 async fn concurrent_requests_for_the_dates_of_a_lapsed_hold_make_exactly_one_booking() {
     let app = TestApp::spawn().await;
     let (_host, pid) = listed(&app, json!({})).await;
-    let mut guests = Vec::new();
-    for _ in 0..5 {
-        guests.push(sign_up(&app, "guest").await);
-    }
+    let guests = five_guests(&app).await;
     for round in 0..4 {
         let (from, to) = (10 + 10 * round, 15 + 10 * round);
         let lapsed = book(&app, &guests[0], &pid, &day(from), &day(to)).await;
@@ -477,19 +481,7 @@ async fn a_price_change_committed_while_a_hold_is_written_prices_that_hold() {
     let commit_once_the_booking_waits = async {
         // The write of the hold waits for the changed row; without that
         // wait it would be stored at the price it read.
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            let waiting: i64 = sqlx::query_scalar(
-                "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
-            )
-            .fetch_one(&app.db)
-            .await
-            .expect("waiting backends");
-            if waiting > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until_a_statement_waits_on_a_lock(&app).await;
         change.commit().await.expect("commit the change");
     };
     let (response, ()) = tokio::join!(try_book(&app, &guest, &request), commit_once_the_booking_waits);

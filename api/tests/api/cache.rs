@@ -6,7 +6,7 @@ use testkit::{PrivateRedis, TestApp};
 
 use crate::{
     fixtures::{book, create_property, day, ended_stay, id, stay},
-    helpers::{assert_json, sign_up},
+    helpers::{assert_json, sign_up, until_a_statement_waits_on_a_lock},
 };
 
 /// The cache counters of `/metrics`: (hits, misses).
@@ -192,16 +192,7 @@ async fn a_booking_whose_client_hung_up_still_refreshes_cached_searches() {
             .json(&stay(&property, &day(40), &day(42), 2))
             .send();
         let request = tokio::spawn(request);
-        wait_for(&format!("{version}: the booking to wait on the listing"), || async {
-            let waiting: i64 = sqlx::query_scalar(
-                "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
-            )
-            .fetch_one(&app.db)
-            .await
-            .expect("waiting backends");
-            waiting > 0
-        })
-        .await;
+        until_a_statement_waits_on_a_lock(&app).await;
         // The client hangs up, and the server has time to notice.
         request.abort();
         assert!(request.await.expect_err("the request was aborted").is_cancelled());
