@@ -1,5 +1,8 @@
-//! What a statement read, from PostgreSQL's own counters: a check of the
-//! plan a query gets that holds however fast the machine is.
+//! What statements do, from PostgreSQL's own views: which plan a query
+//! gets (entries read) and when one waits on a lock, checks that hold
+//! however fast the machine is.
+
+use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -30,4 +33,23 @@ async fn entries_read(conn: &mut PgConnection, index: &str) -> i64 {
         .await
         .expect("read index statistics")
         .unwrap_or_else(|| panic!("no index {index}"))
+}
+
+/// Waits until a statement on `db`'s database waits for a lock another
+/// session holds; panics after 10 s.
+pub async fn until_a_statement_waits_on_a_lock(db: &PgPool) {
+    let started = Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(db)
+        .await
+        .expect("waiting backends");
+        if waiting > 0 {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no statement waited on a lock within 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

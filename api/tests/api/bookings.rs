@@ -11,13 +11,12 @@ use std::{
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
-use testkit::TestApp;
+use testkit::{TestApp, until_a_statement_waits_on_a_lock};
 
 use crate::{
     fixtures::{book, create_property, day, ended_stay, id, set_status, stay},
     helpers::{
         Account, assert_json, assert_problem, assert_unauthorized, error_fields, redis_connection, send_raw, sign_up,
-        until_a_statement_waits_on_a_lock,
     },
 };
 
@@ -481,7 +480,7 @@ async fn a_price_change_committed_while_a_hold_is_written_prices_that_hold() {
     let commit_once_the_booking_waits = async {
         // The write of the hold waits for the changed row; without that
         // wait it would be stored at the price it read.
-        until_a_statement_waits_on_a_lock(&app).await;
+        until_a_statement_waits_on_a_lock(&app.db).await;
         change.commit().await.expect("commit the change");
     };
     let (response, ()) = tokio::join!(try_book(&app, &guest, &request), commit_once_the_booking_waits);

@@ -2,11 +2,11 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use testkit::{PrivateRedis, TestApp};
+use testkit::{PrivateRedis, TestApp, until_a_statement_waits_on_a_lock};
 
 use crate::{
     fixtures::{book, create_property, day, ended_stay, id, stay},
-    helpers::{assert_json, sign_up, until_a_statement_waits_on_a_lock},
+    helpers::{assert_json, sign_up},
 };
 
 /// The cache counters of `/metrics`: (hits, misses).
@@ -192,7 +192,7 @@ async fn a_booking_whose_client_hung_up_still_refreshes_cached_searches() {
             .json(&stay(&property, &day(40), &day(42), 2))
             .send();
         let request = tokio::spawn(request);
-        until_a_statement_waits_on_a_lock(&app).await;
+        until_a_statement_waits_on_a_lock(&app.db).await;
         // The client hangs up, and the server has time to notice.
         request.abort();
         assert!(request.await.expect_err("the request was aborted").is_cancelled());

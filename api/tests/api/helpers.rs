@@ -1,7 +1,5 @@
 //! Helpers shared by the test modules.
 
-use std::time::{Duration, Instant};
-
 use redis::aio::MultiplexedConnection;
 use reqwest::{Method, Response, header};
 use secrecy::ExposeSecret;
@@ -155,23 +153,4 @@ pub async fn redis_connection(app: &TestApp) -> MultiplexedConnection {
 pub async fn has_sessions(app: &TestApp, user_id: &str) -> bool {
     let key = app.config.redis_key(&format!("session:u:{user_id}"));
     redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut redis_connection(app).await).await.expect("EXISTS")
-}
-
-/// Waits until a statement on the test's database waits for a lock another
-/// session holds; panics after 10 s.
-pub async fn until_a_statement_waits_on_a_lock(app: &TestApp) {
-    let started = Instant::now();
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
-        )
-        .fetch_one(&app.db)
-        .await
-        .expect("waiting backends");
-        if waiting > 0 {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "no statement waited on a lock within 10 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
