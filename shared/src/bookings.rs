@@ -393,9 +393,13 @@ pub async fn correspondence(
 /// planned as a scan of the whole `bookings_pending_expiry_idx` when that
 /// index's statistics date from fewer holds (70 ms a statement at 225,000
 /// holds, measured): to the planner the two lookups cost the same.
+///
+/// The lock is `for no key update`, the one its updates take anyway: it
+/// leaves alone the key-share locks with which inserts of the booking's
+/// payments and reviews check their foreign key.
 pub async fn find_for_update(conn: &mut PgConnection, id: BookingId) -> sqlx::Result<Option<Booking>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from bookings b join properties p using (property_id) where b.booking_id = $1 for update of b"
+        "select {COLUMNS} from bookings b join properties p using (property_id) where b.booking_id = $1 for no key update of b"
     )))
     .bind(id)
     .fetch_optional(conn)
@@ -697,7 +701,7 @@ pub async fn expire_due_holds(
         Sweep::Booking(id) => {
             sqlx::query_scalar!(
                 r#"with target as (
-                   select booking_id, status, expires_at from bookings where booking_id = $1 for update skip locked
+                   select booking_id, status, expires_at from bookings where booking_id = $1 for no key update skip locked
                )
                update bookings b set status = 'expired', expires_at = null from target t
                where b.booking_id = t.booking_id and t.status = 'pending' and t.expires_at <= now()
@@ -715,7 +719,7 @@ pub async fn expire_due_holds(
                 r#"with target as (
                    select booking_id, status from bookings
                    where property_id = $1 and status in ('pending', 'confirmed') and expires_at <= now()
-                   for update skip locked
+                   for no key update skip locked
                )
                update bookings b set status = 'expired', expires_at = null from target t
                where b.booking_id = t.booking_id and t.status = 'pending'
@@ -732,7 +736,7 @@ pub async fn expire_due_holds(
                    where status = 'pending' and expires_at <= now()
                    order by expires_at
                    limit $1
-                   for update skip locked
+                   for no key update skip locked
                )
                update bookings b set status = 'expired', expires_at = null from due where b.booking_id = due.booking_id
                returning b.booking_id as "id: BookingId""#,
@@ -766,7 +770,7 @@ pub async fn complete_finished_stays(
         Sweep::Booking(id) => {
             sqlx::query_scalar!(
                 r#"with target as (
-                   select booking_id, status, check_out from bookings where booking_id = $1 for update skip locked
+                   select booking_id, status, check_out from bookings where booking_id = $1 for no key update skip locked
                )
                update bookings b set status = 'completed' from target t
                where b.booking_id = t.booking_id and t.status = 'confirmed' and t.check_out <= current_date
@@ -783,7 +787,7 @@ pub async fn complete_finished_stays(
                    where status = 'confirmed' and check_out <= current_date and ($1::uuid is null or property_id = $1)
                    order by check_out
                    limit $2
-                   for update skip locked
+                   for no key update skip locked
                )
                update bookings b set status = 'completed' from due where b.booking_id = due.booking_id
                returning b.booking_id as "id: BookingId""#,

@@ -137,7 +137,7 @@ pub async fn find(executor: impl PgExecutor<'_>, id: PaymentId) -> sqlx::Result<
 
 async fn find_for_update(conn: &mut PgConnection, id: PaymentId) -> sqlx::Result<Option<Payment>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from {FROM} where pa.payment_id = $1 for update of pa"
+        "select {COLUMNS} from {FROM} where pa.payment_id = $1 for no key update of pa"
     )))
     .bind(id)
     .fetch_optional(conn)
