@@ -144,6 +144,26 @@ async fn find_for_update(conn: &mut PgConnection, id: PaymentId) -> sqlx::Result
     .await
 }
 
+/// A payment about to be settled, locked for the rest of the transaction
+/// after its booking. Booking first is the order [`create`] takes: it holds
+/// the booking while its insert waits on the update of the booking's
+/// payment in flight. Settling in the other order made the two wait on each
+/// other until PostgreSQL aborted one (40P01).
+async fn find_for_settling(conn: &mut PgConnection, id: PaymentId) -> sqlx::Result<Option<Payment>> {
+    let booking = sqlx::query_scalar!(
+        "select booking_id from bookings
+         where booking_id = (select booking_id from payments where payment_id = $1)
+         for no key update",
+        id as PaymentId,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match booking {
+        Some(_) => find_for_update(conn, id).await,
+        None => Ok(None),
+    }
+}
+
 /// A payment `actor` may see: the guest, the host, an admin.
 pub async fn visible(executor: impl PgExecutor<'_>, actor: Actor, id: PaymentId) -> Result<Payment, DomainError> {
     match find(executor, id).await? {
@@ -278,7 +298,7 @@ pub async fn mark_succeeded(
     reference: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<Settled, DomainError> {
-    let payment = find_for_update(conn, id).await?.ok_or(DomainError::NotFound("payment"))?;
+    let payment = find_for_settling(conn, id).await?.ok_or(DomainError::NotFound("payment"))?;
     if payment.status == PaymentStatus::Failed {
         // Given up as unreachable, yet charged after all: give it back. The
         // refund needs the PaymentIntent, which the worker may never have learnt.
@@ -331,7 +351,7 @@ pub async fn mark_failed(
     reason: &str,
     request_id: Option<&str>,
 ) -> Result<Settled, DomainError> {
-    let payment = find_for_update(conn, id).await?.ok_or(DomainError::NotFound("payment"))?;
+    let payment = find_for_settling(conn, id).await?.ok_or(DomainError::NotFound("payment"))?;
     if !payment.status.in_flight() {
         return Ok(Settled::Already);
     }

@@ -18,8 +18,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::jobs::{EmailJob, Job, PaymentJob};
-use testkit::{SmtpCatcher, TestApp, TestStripe, TestWorker, index_entries_read};
+use shared::{
+    bookings,
+    domain::{BookingId, PaymentId, Role, UserId},
+    error::DomainError,
+    jobs::{EmailJob, Job, PaymentJob},
+    payments::{self, Settled},
+    policy::Actor,
+};
+use testkit::{SmtpCatcher, TestApp, TestStripe, TestWorker, index_entries_read, until_a_statement_waits_on_a_lock};
 
 use mail::Mail;
 
@@ -672,21 +679,60 @@ async fn settling_a_payment_reads_its_booking_by_key_not_every_pending_hold() {
     assert!(control >= 5_000, "the former statement read only {control} entries: the test proves nothing");
 
     // A declined card holds the booking again, then a second card pays.
-    let declined = shared::domain::PaymentId(declined["id"].as_str().unwrap().parse().unwrap());
+    let declined = PaymentId(declined["id"].as_str().unwrap().parse().unwrap());
     let ((), held) = index_entries_read(db, PENDING_INDEX, async |conn| {
-        shared::payments::mark_failed(conn, declined, "Your card was declined.", None).await.unwrap();
+        payments::mark_failed(conn, declined, "Your card was declined.", None).await.unwrap();
     })
     .await;
     let paid = market.pay(None).await;
-    let paid = shared::domain::PaymentId(paid["id"].as_str().unwrap().parse().unwrap());
+    let paid = PaymentId(paid["id"].as_str().unwrap().parse().unwrap());
     let ((), confirmed) = index_entries_read(db, PENDING_INDEX, async |conn| {
-        shared::payments::mark_succeeded(conn, paid, Some("pi_x"), None).await.unwrap();
+        payments::mark_succeeded(conn, paid, Some("pi_x"), None).await.unwrap();
     })
     .await;
 
     assert_eq!(market.get_booking(market.booking_id()).await["status"], "confirmed");
     assert!(held < 100, "holding the booking again read {held} entries of the pending holds' index");
     assert!(confirmed < 100, "confirming the booking read {confirmed} entries of the pending holds' index");
+}
+
+/// The worker settles a payment while its guest pays the booking again.
+/// `POST /payments` locks the booking, then its insert waits on the update
+/// of the payment in flight; settling locks the booking before the payment,
+/// so the two take turns: the new attempt is refused and the payment
+/// settles. Settling with the payment locked first, each waited on the
+/// other until PostgreSQL aborted one (40P01: a 500, or a failed job).
+#[tokio::test]
+async fn a_payment_settling_while_its_guest_pays_again_takes_turns_with_the_new_attempt() {
+    let market = Marketplace::open("moderate").await;
+    let payment = market.pay(None).await;
+    let payment_id = PaymentId(payment["id"].as_str().unwrap().parse().unwrap());
+    let booking_id = BookingId(market.booking_id().parse().unwrap());
+    let guest_id = UserId(market.booking["guest_id"].as_str().unwrap().parse().unwrap());
+    let db = market.app.db.clone();
+
+    // Paying again takes the booking's lock first...
+    let mut paying = db.begin().await.unwrap();
+    bookings::find_for_update(&mut paying, booking_id).await.unwrap().expect("the booking");
+    // ...while the worker settles the payment in flight.
+    let settling = tokio::spawn(async move {
+        let mut tx = db.begin().await?;
+        let settled = payments::mark_succeeded(&mut tx, payment_id, Some("pi_x"), None).await?;
+        tx.commit().await?;
+        Ok::<_, DomainError>(settled)
+    });
+    until_a_statement_waits_on_a_lock(&market.app.db).await;
+    let guest = Actor { user_id: guest_id, role: Role::Guest };
+    let again = payments::create(&mut paying, guest, booking_id, None, Some("pm_card_visa"), Utc::now(), None).await;
+    paying.rollback().await.unwrap();
+
+    match again {
+        Err(DomainError::Database(sqlx::Error::Database(e)))
+            if e.constraint() == Some("payments_one_live_per_booking") => {}
+        other => panic!("paying again while a payment is in flight gave {other:?}"),
+    }
+    assert_eq!(settling.await.unwrap().expect("settling the payment"), Settled::Now);
+    assert_eq!(market.get_booking(market.booking_id()).await["status"], "confirmed");
 }
 
 #[tokio::test]
@@ -1062,12 +1108,10 @@ async fn a_charge_the_worker_gave_up_on_that_stripe_reports_succeeded_is_refunde
         .unwrap();
     assert_eq!(charged.status(), 200, "{}", charged.text().await.unwrap_or_default());
     // … but the worker gave up, as it does after its last attempt.
-    let payment_id = shared::domain::PaymentId(id.parse().unwrap());
+    let payment_id = PaymentId(id.parse().unwrap());
     let mut tx = market.app.db.begin().await.unwrap();
-    shared::payments::start_processing(&mut tx, payment_id).await.unwrap();
-    shared::payments::mark_failed(&mut tx, payment_id, "The payment provider could not be reached.", None)
-        .await
-        .unwrap();
+    payments::start_processing(&mut tx, payment_id).await.unwrap();
+    payments::mark_failed(&mut tx, payment_id, "The payment provider could not be reached.", None).await.unwrap();
     tx.commit().await.unwrap();
     let failed = market.wait_for_payment(&id, "failed").await;
     assert_eq!(failed["provider_reference"], Value::Null, "the worker never learnt the PaymentIntent");
