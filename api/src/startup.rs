@@ -1,6 +1,13 @@
 //! Builds the HTTP application and runs it until told to stop.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use poem::{
@@ -108,7 +115,9 @@ pub fn endpoint(state: &AppState) -> impl poem::Endpoint + 'static {
 /// would otherwise stop the handler at its next await: after a commit but
 /// before what follows it, such as the cache bump that keeps searches fresh
 /// or the relay's wake-up. Reads are left to be cancelled. Shutdown waits
-/// for these writes (see [`Application::run_until_stopped`]).
+/// for these writes (see [`Application::run_until_stopped`]). A write that
+/// ends after its client left logs its status here: the request span's own
+/// line is written by middleware that went with the client.
 async fn to_completion<E: Endpoint + 'static>(
     next: Arc<E>,
     request: Request,
@@ -118,16 +127,45 @@ async fn to_completion<E: Endpoint + 'static>(
         return next.call(request).await.map(IntoResponse::into_response);
     }
     let under_way = writes.start().await;
+    let client = ClientWaits(Arc::new(AtomicBool::new(true)));
+    let waits = Arc::clone(&client.0);
     let work = async move {
+        let started = Instant::now();
         let response = next.call(request).await.map(IntoResponse::into_response);
+        if !waits.load(Ordering::Acquire) {
+            // The outer middleware, which logs every outcome, went with the client.
+            log_unanswered(response.as_ref().map_or_else(poem::Error::status, Response::status), started);
+        }
         drop(under_way);
         response
     };
-    match tokio::spawn(work.instrument(tracing::Span::current())).await {
+    let outcome = tokio::spawn(work.instrument(tracing::Span::current())).await;
+    drop(client);
+    match outcome {
         Ok(response) => response,
         // A panic goes on to `CatchPanic`, which answers 500.
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
         Err(error) => Err(poem::Error::new(error, StatusCode::SERVICE_UNAVAILABLE)),
+    }
+}
+
+/// True while a request's client still waits for its response; cleared when
+/// the future answering it is dropped (the client went) or has answered.
+struct ClientWaits(Arc<AtomicBool>);
+
+impl Drop for ClientWaits {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Logs the outcome of a write nobody was left to receive.
+fn log_unanswered(status: StatusCode, started: Instant) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), latency_ms, "request failed after its client left");
+    } else {
+        tracing::info!(status = status.as_u16(), latency_ms, "request finished after its client left");
     }
 }
 
@@ -151,4 +189,60 @@ async fn with_allow_header<E: Endpoint>(
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi_spec(state: &AppState) -> String {
     openapi::document(&routes::api(state).spec())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io, sync::Mutex};
+
+    use poem::http::Method;
+
+    use super::*;
+
+    /// What a test's log subscriber wrote, from any task.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn lines_with(&self, text: &str) -> usize {
+            String::from_utf8_lossy(&self.0.lock().expect("log buffer")).lines().filter(|l| l.contains(text)).count()
+        }
+    }
+
+    // A current-thread runtime: the spawned write logs to this thread's subscriber.
+    #[tokio::test]
+    async fn a_write_whose_client_left_still_logs_how_it_ended() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let failing = Arc::new(poem::endpoint::make(|_| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err::<Response, _>(poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))
+        }));
+        let post = || Request::builder().method(Method::POST).finish();
+        let writes = Writes::default();
+
+        // The client leaves before the answer.
+        let answer = to_completion(Arc::clone(&failing), post(), writes.clone());
+        assert!(tokio::time::timeout(Duration::from_millis(5), answer).await.is_err());
+        writes.finished().await;
+        assert_eq!(log.lines_with("request failed after its client left status=500"), 1);
+
+        // A client that waits gets the answer; the outer middleware logs it.
+        let answered = to_completion(failing, post(), writes.clone()).await;
+        assert_eq!(answered.err().map(|e| e.status()), Some(StatusCode::INTERNAL_SERVER_ERROR));
+        assert_eq!(log.lines_with("after its client left"), 1);
+    }
 }
