@@ -179,7 +179,13 @@ pub async fn create(
         .ok_or(DomainError::NotFound("property"))?;
     let hold = Hold::quote(actor, &property, stay, guests, now)?;
     expire_due_holds(&mut tx, Sweep::Property(property.id), request_id).await?;
-    let booking = hold.insert(&property, OnOverlap::Fail, request_id).fetch_one(&mut *tx).await?;
+    // Under the listing's lock the hold is written unless its guest's
+    // account closed meanwhile.
+    let booking = hold
+        .insert(&property, OnOverlap::Fail, request_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| DomainError::Forbidden("This account is closed.".into()))?;
     tx.commit().await?;
     Ok(booking)
 }
@@ -235,7 +241,9 @@ impl Hold {
         let queue = outbox::Rows::insert_sql(18, "exists (select from held)");
         // `listing` is the row the hold was quoted from, if it is unchanged
         // in everything the hold takes from it; the lock keeps it so until
-        // the hold commits.
+        // the hold commits. `guest` is the guest's account if still open:
+        // its lock (the one the foreign key takes anyway) waits for an
+        // account being closed, which then leaves no row (`users::close`).
         format!(
             "with listing as (
                  select property_id from properties
@@ -243,11 +251,13 @@ impl Hold {
                    and price_per_night = $16 and cleaning_fee = $17 and currency = $12
                    and cancellation_policy = $13 and max_guests >= $6
                  for share
+             ), guest as (
+                 select user_id from users where user_id = $3 and deleted_at is null for key share
              ), held as (
                  insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests,
                      nightly_price, nightly_subtotal, cleaning_fee, service_fee, total_price, currency,
                      cancellation_policy, expires_at)
-                 select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 from listing
+                 select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 from listing, guest
                  {conflict}
                  returning {returning}
              ), queued as ({queue})
@@ -257,8 +267,8 @@ impl Hold {
 
     /// The statement that inserts the hold with its jobs in the outbox
     /// and returns it as read back: no row (and no jobs) when `property`
-    /// changed since it was read, or when the stay overlaps and
-    /// `on_overlap` says skip.
+    /// changed since it was read, when the guest's account is closed, or
+    /// when the stay overlaps and `on_overlap` says skip.
     fn insert<'q>(
         &'q self,
         property: &'q properties::Property,

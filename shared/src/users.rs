@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 use crate::domain::{Email, PersonName, PhoneNumber, Role, UserId};
+use crate::error::DomainError;
 use crate::pagination::{CursorTime, PageLimit};
 
 /// A user account as stored (never its password hash).
@@ -188,7 +189,7 @@ pub async fn update(conn: &mut PgConnection, id: UserId, changes: &UserChanges) 
 /// True while the user has a stay, as guest or as host, that is still to
 /// come or under way: deleting the account would strand the other party.
 #[tracing::instrument(skip(executor))]
-pub async fn has_open_stays(executor: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<bool> {
+async fn has_open_stays(executor: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<bool> {
     let open = sqlx::query_scalar!(
         r#"select exists (
                select 1 from bookings b join properties p using (property_id)
@@ -204,9 +205,45 @@ pub async fn has_open_stays(executor: impl PgExecutor<'_>, id: UserId) -> sqlx::
     Ok(open)
 }
 
+/// Closes a live account in the caller's transaction: refused (409) while
+/// it takes part in a stay that is not over, else erased (see [`erase`]).
+///
+/// The account and its listings are locked before the check, so that no
+/// hold can slip in between the check and the erasure. A hold being
+/// written meanwhile (holding a key-share lock on its guest's row, a share
+/// lock on its listing) is waited for, then counted; one written after
+/// waits for this transaction, then finds its guest or listing gone.
+#[tracing::instrument(skip(conn))]
+pub async fn close(conn: &mut PgConnection, id: UserId) -> Result<(), DomainError> {
+    let live = sqlx::query_scalar!(
+        "select user_id from users where user_id = $1 and deleted_at is null for update",
+        id as UserId
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if live.is_none() {
+        return Err(DomainError::NotFound("user"));
+    }
+    sqlx::query_scalar!(
+        "select property_id from properties where host_id = $1 and deleted_at is null for update",
+        id as UserId
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if has_open_stays(&mut *conn, id).await? {
+        return Err(DomainError::conflict(
+            "open-stays",
+            "This account takes part in stays that are not over; cancel them first.",
+        ));
+    }
+    erase(conn, id).await?;
+    Ok(())
+}
+
 /// Erases the personal data of an account and closes it; the row stays so
 /// that the bookings, payments and reviews that point at it stay whole.
 /// Its listings leave search. Returns false when there is no live account.
+/// Unchecked: accounts close through [`close`].
 #[tracing::instrument(skip(conn))]
 pub async fn erase(conn: &mut PgConnection, id: UserId) -> sqlx::Result<bool> {
     let erased = sqlx::query!(

@@ -375,15 +375,7 @@ impl UsersApi {
         let id = UserId(user_id.0);
         self.visible_user(&auth.0, id).await?;
         let mut tx = self.state.db.begin().await?;
-        if users::has_open_stays(&mut *tx, id).await? {
-            return Err(ApiError::conflict(
-                "open-stays",
-                "This account takes part in stays that are not over; cancel them first.",
-            ));
-        }
-        if !users::erase(&mut tx, id).await? {
-            return Err(ApiError::not_found("user"));
-        }
+        users::close(&mut tx, id).await?;
         self.state.sessions.revoke_all(id).await?;
         tx.commit().await?;
         // Its listings left search.

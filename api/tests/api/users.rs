@@ -6,12 +6,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chrono::Utc;
 use serde_json::{Value, json};
-use testkit::TestApp;
+use shared::{
+    bookings::{self, BookingRequest},
+    domain::{PropertyId, Role, UserId},
+    policy::Actor,
+    users,
+};
+use testkit::{TestApp, until_a_statement_waits_on_a_lock};
 
-use crate::helpers::{
-    PASSWORD, assert_json, assert_problem, assert_unauthorized, has_sessions, redis_connection, refresh, registration,
-    sign_up, stored_role, token, try_login, user_count,
+use crate::{
+    fixtures::{book, create_property, day, id, stay},
+    helpers::{
+        PASSWORD, assert_json, assert_problem, assert_unauthorized, has_sessions, redis_connection, refresh,
+        registration, sign_up, stored_role, token, try_login, user_count,
+    },
 };
 
 #[tokio::test]
@@ -216,6 +226,89 @@ async fn a_user_who_deletes_its_account_is_erased_and_signed_out() {
     assert_eq!(email, format!("deleted-{}@users.invalid", user.id));
     assert_eq!((first_name.as_str(), last_name.as_str()), ("Deleted", "User"));
     assert_eq!((phone_number, password_hash, deleted), (None, None, true));
+}
+
+/// Guest and host alike: an account in a pending or confirmed stay that is
+/// not over stays open until the stay is cancelled.
+#[tokio::test]
+async fn an_account_taking_part_in_a_stay_not_over_is_not_deleted_until_it_is_cancelled() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let guest = sign_up(&app, "guest").await;
+    let property = create_property(&app, &host, json!({})).await;
+    let booking = book(&app, &guest, &id(&property), &day(10), &day(12)).await;
+
+    for who in [&guest, &host] {
+        let problem = assert_problem(app.delete(&who.path(), Some(&who.access_token)).await, 409).await;
+        assert_eq!(problem["type"], "/problems/open-stays");
+    }
+    let cancel = format!("/bookings/{}", id(&booking));
+    assert_json(app.delete(&cancel, Some(&guest.access_token)).await, 200).await;
+    for who in [&guest, &host] {
+        let response = app.delete(&who.path(), Some(&who.access_token)).await;
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap_or_default());
+    }
+}
+
+/// A hold written by another transaction, not yet committed, when its guest
+/// or its listing's host closes the account: the closure waits for the hold
+/// and then counts it. Checked before its locks, the closure missed it.
+#[tokio::test]
+async fn an_account_closed_while_a_hold_of_it_is_written_waits_for_the_hold_and_is_refused() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let property = create_property(&app, &host, json!({})).await;
+    for (round, closing) in ["guest", "host"].into_iter().enumerate() {
+        let guest = sign_up(&app, "guest").await;
+        let request = BookingRequest {
+            property_id: PropertyId(id(&property).parse().unwrap()),
+            check_in: Utc::now().date_naive() + chrono::Duration::days(10 + 5 * round as i64),
+            check_out: Utc::now().date_naive() + chrono::Duration::days(12 + 5 * round as i64),
+            guests: 2,
+        };
+        let actor = Actor { user_id: UserId(guest.id.parse().unwrap()), role: Role::Guest };
+        let mut holding = app.db.begin().await.unwrap();
+        bookings::create(&mut holding, actor, &request, Utc::now(), None).await.unwrap();
+
+        let who = if closing == "guest" { &guest } else { &host };
+        let commit_the_hold = async {
+            until_a_statement_waits_on_a_lock(&app.db).await;
+            holding.commit().await.unwrap();
+        };
+        let path = who.path();
+        let (response, ()) = tokio::join!(app.delete(&path, Some(&who.access_token)), commit_the_hold);
+        let problem = assert_problem(response, 409).await;
+        assert_eq!(problem["type"], "/problems/open-stays", "closing the {closing}");
+    }
+}
+
+/// A guest books while its account is being closed (signed in, so past the
+/// token check): the hold waits for the closure, then finds the account
+/// closed and writes nothing. Before, its foreign key was satisfied by the
+/// erased row and the booking was made for a closed account.
+#[tokio::test]
+async fn a_booking_made_while_its_guest_s_account_closes_is_refused_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let guest = sign_up(&app, "guest").await;
+    let property = create_property(&app, &host, json!({})).await;
+    let mut closing = app.db.begin().await.unwrap();
+    users::close(&mut closing, UserId(guest.id.parse().unwrap())).await.unwrap();
+
+    let body = stay(&id(&property), &day(10), &day(12), 2);
+    let commit_the_closure = async {
+        until_a_statement_waits_on_a_lock(&app.db).await;
+        closing.commit().await.unwrap();
+    };
+    let (response, ()) = tokio::join!(app.post("/bookings", &body, Some(&guest.access_token)), commit_the_closure);
+
+    assert_problem(response, 403).await;
+    let bookings: i64 = sqlx::query_scalar("select count(*) from bookings where guest_id = $1::uuid")
+        .bind(&guest.id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(bookings, 0);
 }
 
 #[tokio::test]
