@@ -144,12 +144,17 @@ async fn find_for_update(conn: &mut PgConnection, id: PaymentId) -> sqlx::Result
     .await
 }
 
-/// A payment about to be settled, locked for the rest of the transaction
-/// after its booking. Booking first is the order [`create`] takes: it holds
-/// the booking while its insert waits on the update of the booking's
-/// payment in flight. Settling in the other order made the two wait on each
-/// other until PostgreSQL aborted one (40P01).
-async fn find_for_settling(conn: &mut PgConnection, id: PaymentId) -> sqlx::Result<Option<Payment>> {
+/// Locks the booking of payment `id` for the rest of the transaction; false
+/// when there is no such payment.
+///
+/// Every transaction that settles a payment takes this lock before it
+/// locks or writes the payment, in the order [`create`] takes them: it
+/// holds the booking while its insert waits on the unique index behind the
+/// update of the booking's payment in flight. A settlement that wrote the
+/// payment first and then waited for the booking (the worker recording
+/// Stripe's answer, or the webhook settling the same payment) made the two
+/// wait on each other until PostgreSQL aborted one (40P01).
+async fn lock_booking_of(conn: &mut PgConnection, id: PaymentId) -> sqlx::Result<bool> {
     let booking = sqlx::query_scalar!(
         "select booking_id from bookings
          where booking_id = (select booking_id from payments where payment_id = $1)
@@ -158,10 +163,16 @@ async fn find_for_settling(conn: &mut PgConnection, id: PaymentId) -> sqlx::Resu
     )
     .fetch_optional(&mut *conn)
     .await?;
-    match booking {
-        Some(_) => find_for_update(conn, id).await,
-        None => Ok(None),
+    Ok(booking.is_some())
+}
+
+/// A payment about to be settled, locked for the rest of the transaction
+/// after its booking (see [`lock_booking_of`]).
+async fn find_for_settling(conn: &mut PgConnection, id: PaymentId) -> sqlx::Result<Option<Payment>> {
+    if !lock_booking_of(conn, id).await? {
+        return Ok(None);
     }
+    find_for_update(conn, id).await
 }
 
 /// A payment `actor` may see: the guest, the host, an admin.
@@ -267,8 +278,10 @@ pub async fn start_processing(conn: &mut PgConnection, id: PaymentId) -> Result<
     Ok(payment)
 }
 
-/// Records the PaymentIntent of a payment (the first one recorded stays).
+/// Records the PaymentIntent of a payment (the first one recorded stays),
+/// its booking locked first (see [`lock_booking_of`]).
 pub async fn record_reference(conn: &mut PgConnection, id: PaymentId, reference: &str) -> sqlx::Result<()> {
+    lock_booking_of(conn, id).await?;
     sqlx::query!(
         "update payments set provider_reference = coalesce(provider_reference, $2) where payment_id = $1",
         id as PaymentId,

@@ -696,14 +696,24 @@ async fn settling_a_payment_reads_its_booking_by_key_not_every_pending_hold() {
     assert!(confirmed < 100, "confirming the booking read {confirmed} entries of the pending holds' index");
 }
 
-/// The worker settles a payment while its guest pays the booking again.
+/// What the worker does with Stripe's answer to a charge, in one
+/// transaction: records the PaymentIntent, then settles.
+async fn record_charge(db: &sqlx::PgPool, id: PaymentId) -> Result<Settled, DomainError> {
+    let mut tx = db.begin().await?;
+    payments::record_reference(&mut tx, id, "pi_x").await?;
+    let settled = payments::mark_succeeded(&mut tx, id, Some("pi_x"), None).await?;
+    tx.commit().await?;
+    Ok(settled)
+}
+
+/// The worker records a charge while its guest pays the booking again.
 /// `POST /payments` locks the booking, then its insert waits on the update
-/// of the payment in flight; settling locks the booking before the payment,
-/// so the two take turns: the new attempt is refused and the payment
-/// settles. Settling with the payment locked first, each waited on the
-/// other until PostgreSQL aborted one (40P01: a 500, or a failed job).
+/// of the payment in flight; recording locks the booking before it writes
+/// the payment, so the two take turns: the new attempt is refused and the
+/// payment settles. Writing the payment first, each waited on the other
+/// until PostgreSQL aborted one (40P01: a 500, or a failed job).
 #[tokio::test]
-async fn a_payment_settling_while_its_guest_pays_again_takes_turns_with_the_new_attempt() {
+async fn a_charge_recorded_while_its_guest_pays_again_takes_turns_with_the_new_attempt() {
     let market = Marketplace::open("moderate").await;
     let payment = market.pay(None).await;
     let payment_id = PaymentId(payment["id"].as_str().unwrap().parse().unwrap());
@@ -714,13 +724,8 @@ async fn a_payment_settling_while_its_guest_pays_again_takes_turns_with_the_new_
     // Paying again takes the booking's lock first...
     let mut paying = db.begin().await.unwrap();
     bookings::find_for_update(&mut paying, booking_id).await.unwrap().expect("the booking");
-    // ...while the worker settles the payment in flight.
-    let settling = tokio::spawn(async move {
-        let mut tx = db.begin().await?;
-        let settled = payments::mark_succeeded(&mut tx, payment_id, Some("pi_x"), None).await?;
-        tx.commit().await?;
-        Ok::<_, DomainError>(settled)
-    });
+    // ...while the worker records the charge in flight.
+    let recording = tokio::spawn(async move { record_charge(&db, payment_id).await });
     until_a_statement_waits_on_a_lock(&market.app.db).await;
     let guest = Actor { user_id: guest_id, role: Role::Guest };
     let again = payments::create(&mut paying, guest, booking_id, None, Some("pm_card_visa"), Utc::now(), None).await;
@@ -731,7 +736,39 @@ async fn a_payment_settling_while_its_guest_pays_again_takes_turns_with_the_new_
             if e.constraint() == Some("payments_one_live_per_booking") => {}
         other => panic!("paying again while a payment is in flight gave {other:?}"),
     }
-    assert_eq!(settling.await.unwrap().expect("settling the payment"), Settled::Now);
+    assert_eq!(recording.await.unwrap().expect("recording the charge"), Settled::Now);
+    assert_eq!(market.get_booking(market.booking_id()).await["status"], "confirmed");
+}
+
+/// Stripe's webhook settles a payment while the worker records the same
+/// charge (the stand-in sends it as it answers). Both lock the booking
+/// first, so one waits for the other and finds the payment settled. With
+/// the worker writing the payment before it locked the booking, and the
+/// webhook locking the booking, then the payment, each waited on the other.
+#[tokio::test]
+async fn the_worker_and_the_webhook_settling_one_payment_at_once_take_turns() {
+    let market = Marketplace::open("moderate").await;
+    let payment = market.pay(None).await;
+    let payment_id = PaymentId(payment["id"].as_str().unwrap().parse().unwrap());
+    let db = market.app.db.clone();
+
+    // The worker has recorded the PaymentIntent...
+    let mut worker = db.begin().await.unwrap();
+    payments::record_reference(&mut worker, payment_id, "pi_x").await.unwrap();
+    // ...when the webhook settles the payment...
+    let webhook = tokio::spawn(async move {
+        let mut tx = db.begin().await?;
+        let settled = payments::mark_succeeded(&mut tx, payment_id, Some("pi_x"), None).await?;
+        tx.commit().await?;
+        Ok::<_, DomainError>(settled)
+    });
+    until_a_statement_waits_on_a_lock(&market.app.db).await;
+    // ...and the worker goes on to settle it too.
+    let recorded = payments::mark_succeeded(&mut worker, payment_id, Some("pi_x"), None).await;
+    worker.commit().await.unwrap();
+
+    assert_eq!(recorded.expect("the worker's settlement"), Settled::Now);
+    assert_eq!(webhook.await.unwrap().expect("the webhook's settlement"), Settled::Already);
     assert_eq!(market.get_booking(market.booking_id()).await["status"], "confirmed");
 }
 
