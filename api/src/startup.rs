@@ -228,7 +228,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
         let _default = tracing::subscriber::set_default(subscriber);
         let failing = Arc::new(poem::endpoint::make(|_| async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             Err::<Response, _>(poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))
         }));
         let post = || Request::builder().method(Method::POST).finish();
