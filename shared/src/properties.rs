@@ -221,15 +221,23 @@ const COLUMNS: &str = "property_id, host_id, name, description, address, city, c
      price_per_night, cleaning_fee, currency, max_guests, bedrooms, bathrooms, amenities, photos, \
      cancellation_policy, rating_average::float8 as rating_average, review_count, deleted_at, created_at, updated_at";
 
-/// Inserts a listing for `host_id`; `fields` must be complete.
+/// Inserts a listing for `host_id`; `fields` must be complete. `None`,
+/// writing nothing, when the host's account is closed: its lock (the one
+/// the foreign key takes anyway) waits for an account being closed, which
+/// then leaves no row (`users::close`).
 #[tracing::instrument(skip(conn, fields))]
-pub async fn insert(conn: &mut PgConnection, host_id: UserId, fields: &PropertyFields) -> sqlx::Result<Property> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    host_id: UserId,
+    fields: &PropertyFields,
+) -> sqlx::Result<Option<Property>> {
     let required = "BUG: complete property fields";
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into properties (property_id, host_id, name, description, address, city, country, latitude, \
+        "with host as (select user_id from users where user_id = $2 and deleted_at is null for key share) \
+         insert into properties (property_id, host_id, name, description, address, city, country, latitude, \
              longitude, price_per_night, cleaning_fee, currency, max_guests, bedrooms, bathrooms, amenities, \
              photos, cancellation_policy) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 from host \
          returning {COLUMNS}"
     )))
     .bind(PropertyId::new())
@@ -250,7 +258,7 @@ pub async fn insert(conn: &mut PgConnection, host_id: UserId, fields: &PropertyF
     .bind(fields.amenities.clone().unwrap_or_default())
     .bind(fields.photos.clone().unwrap_or_default())
     .bind(fields.cancellation_policy.unwrap_or(CancellationPolicy::Moderate))
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await
 }
 

@@ -17,7 +17,7 @@ use shared::{
 use testkit::{TestApp, until_a_statement_waits_on_a_lock};
 
 use crate::{
-    fixtures::{book, create_property, day, id, stay},
+    fixtures::{book, create_property, day, id, listing, stay},
     helpers::{
         PASSWORD, assert_json, assert_problem, assert_unauthorized, has_sessions, redis_connection, refresh,
         registration, sign_up, stored_role, token, try_login, user_count,
@@ -310,6 +310,32 @@ async fn a_booking_made_while_its_guest_s_account_closes_is_refused_and_writes_n
         .await
         .unwrap();
     assert_eq!(bookings, 0);
+}
+
+/// Likewise a host listing a property while its account is being closed:
+/// the listing waits for the closure, then is refused and writes nothing,
+/// where before it went live for a closed account.
+#[tokio::test]
+async fn a_listing_made_while_its_host_s_account_closes_is_refused_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let host = sign_up(&app, "host").await;
+    let mut closing = app.db.begin().await.unwrap();
+    users::close(&mut closing, UserId(host.id.parse().unwrap())).await.unwrap();
+
+    let commit_the_closure = async {
+        until_a_statement_waits_on_a_lock(&app.db).await;
+        closing.commit().await.unwrap();
+    };
+    let body = listing(json!({}));
+    let (response, ()) = tokio::join!(app.post("/properties", &body, Some(&host.access_token)), commit_the_closure);
+
+    assert_problem(response, 403).await;
+    let listings: i64 = sqlx::query_scalar("select count(*) from properties where host_id = $1::uuid")
+        .bind(&host.id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(listings, 0);
 }
 
 #[tokio::test]
