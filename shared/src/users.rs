@@ -210,7 +210,7 @@ async fn has_open_stays(executor: impl PgExecutor<'_>, id: UserId) -> sqlx::Resu
 ///
 /// The account and its listings are locked before the check, so that no
 /// hold can slip in between the check and the erasure. A hold being
-/// written meanwhile (holding a key-share lock on its guest's row, a share
+/// written meanwhile (holding a key-share lock on its guest's row and a
 /// lock on its listing) is waited for, then counted; one written after
 /// waits for this transaction, then finds its guest or listing gone.
 #[tracing::instrument(skip(conn))]
