@@ -7,6 +7,7 @@ use std::{
 };
 
 use chrono::Utc;
+use reqwest::Response;
 use serde_json::{Value, json};
 use shared::{
     bookings::{self, BookingRequest},
@@ -19,7 +20,7 @@ use testkit::{TestApp, until_a_statement_waits_on_a_lock};
 use crate::{
     fixtures::{book, create_property, day, id, listing, stay},
     helpers::{
-        PASSWORD, assert_json, assert_problem, assert_unauthorized, has_sessions, redis_connection, refresh,
+        Account, PASSWORD, assert_json, assert_problem, assert_unauthorized, has_sessions, redis_connection, refresh,
         registration, sign_up, stored_role, token, try_login, user_count,
     },
 };
@@ -293,23 +294,12 @@ async fn a_booking_made_while_its_guest_s_account_closes_is_refused_and_writes_n
     let host = sign_up(&app, "host").await;
     let guest = sign_up(&app, "guest").await;
     let property = create_property(&app, &host, json!({})).await;
-    let mut closing = app.db.begin().await.unwrap();
-    users::close(&mut closing, UserId(guest.id.parse().unwrap())).await.unwrap();
-
     let body = stay(&id(&property), &day(10), &day(12), 2);
-    let commit_the_closure = async {
-        until_a_statement_waits_on_a_lock(&app.db).await;
-        closing.commit().await.unwrap();
-    };
-    let (response, ()) = tokio::join!(app.post("/bookings", &body, Some(&guest.access_token)), commit_the_closure);
+
+    let response = while_closing(&app, &guest, app.post("/bookings", &body, Some(&guest.access_token))).await;
 
     assert_problem(response, 403).await;
-    let bookings: i64 = sqlx::query_scalar("select count(*) from bookings where guest_id = $1::uuid")
-        .bind(&guest.id)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(bookings, 0);
+    assert_eq!(rows_of(&app, "select count(*) from bookings where guest_id = $1::uuid", &guest).await, 0);
 }
 
 /// Likewise a host listing a property while its account is being closed:
@@ -319,23 +309,29 @@ async fn a_booking_made_while_its_guest_s_account_closes_is_refused_and_writes_n
 async fn a_listing_made_while_its_host_s_account_closes_is_refused_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let host = sign_up(&app, "host").await;
-    let mut closing = app.db.begin().await.unwrap();
-    users::close(&mut closing, UserId(host.id.parse().unwrap())).await.unwrap();
+    let body = listing(json!({}));
 
+    let response = while_closing(&app, &host, app.post("/properties", &body, Some(&host.access_token))).await;
+
+    assert_problem(response, 403).await;
+    assert_eq!(rows_of(&app, "select count(*) from properties where host_id = $1::uuid", &host).await, 0);
+}
+
+/// The answer to `request`, sent while the closure of `account` is written
+/// but not committed; it commits once a statement waits on its locks.
+async fn while_closing(app: &TestApp, account: &Account, request: impl Future<Output = Response>) -> Response {
+    let mut closing = app.db.begin().await.unwrap();
+    users::close(&mut closing, UserId(account.id.parse().unwrap())).await.unwrap();
     let commit_the_closure = async {
         until_a_statement_waits_on_a_lock(&app.db).await;
         closing.commit().await.unwrap();
     };
-    let body = listing(json!({}));
-    let (response, ()) = tokio::join!(app.post("/properties", &body, Some(&host.access_token)), commit_the_closure);
+    tokio::join!(request, commit_the_closure).0
+}
 
-    assert_problem(response, 403).await;
-    let listings: i64 = sqlx::query_scalar("select count(*) from properties where host_id = $1::uuid")
-        .bind(&host.id)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(listings, 0);
+/// The count `sql` gives for `account`'s id as `$1`.
+async fn rows_of(app: &TestApp, sql: &'static str, account: &Account) -> i64 {
+    sqlx::query_scalar(sql).bind(&account.id).fetch_one(&app.db).await.unwrap()
 }
 
 #[tokio::test]
