@@ -20,7 +20,7 @@ use crate::{
     pagination::{CursorTime, PageLimit},
     payments,
     policy::{Actor, BookingParties},
-    properties,
+    properties, users,
 };
 
 /// How long an unpaid booking holds its dates.
@@ -241,9 +241,9 @@ impl Hold {
         let queue = outbox::Rows::insert_sql(18, "exists (select from held)");
         // `listing` is the row the hold was quoted from, if it is unchanged
         // in everything the hold takes from it; the lock keeps it so until
-        // the hold commits. `guest` is the guest's account if still open:
-        // its lock (the one the foreign key takes anyway) waits for an
-        // account being closed, which then leaves no row (`users::close`).
+        // the hold commits. `guest` is the guest's account if still open
+        // (`users::lock_if_open`).
+        let guest = users::lock_if_open("$3");
         format!(
             "with listing as (
                  select property_id from properties
@@ -251,9 +251,7 @@ impl Hold {
                    and price_per_night = $16 and cleaning_fee = $17 and currency = $12
                    and cancellation_policy = $13 and max_guests >= $6
                  for share
-             ), guest as (
-                 select user_id from users where user_id = $3 and deleted_at is null for key share
-             ), held as (
+             ), guest as ({guest}), held as (
                  insert into bookings as b (booking_id, property_id, guest_id, check_in, check_out, guests,
                      nightly_price, nightly_subtotal, cleaning_fee, service_fee, total_price, currency,
                      cancellation_policy, expires_at)

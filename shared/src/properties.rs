@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use crate::domain::{CancellationPolicy, Currency, PropertyId, StayDates, UserId, ValidationErrors};
 use crate::pagination::{CursorTime, PageLimit, decode_cursor};
 use crate::policy::Actor;
+use crate::users;
 
 /// A listing as stored.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
@@ -222,9 +223,8 @@ const COLUMNS: &str = "property_id, host_id, name, description, address, city, c
      cancellation_policy, rating_average::float8 as rating_average, review_count, deleted_at, created_at, updated_at";
 
 /// Inserts a listing for `host_id`; `fields` must be complete. `None`,
-/// writing nothing, when the host's account is closed: its lock (the one
-/// the foreign key takes anyway) waits for an account being closed, which
-/// then leaves no row (`users::close`).
+/// writing nothing, when the host's account is closed or closes meanwhile
+/// ([`users::lock_if_open`]).
 #[tracing::instrument(skip(conn, fields))]
 pub async fn insert(
     conn: &mut PgConnection,
@@ -232,8 +232,9 @@ pub async fn insert(
     fields: &PropertyFields,
 ) -> sqlx::Result<Option<Property>> {
     let required = "BUG: complete property fields";
+    let host = users::lock_if_open("$2");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "with host as (select user_id from users where user_id = $2 and deleted_at is null for key share) \
+        "with host as ({host}) \
          insert into properties (property_id, host_id, name, description, address, city, country, latitude, \
              longitude, price_per_night, cleaning_fee, currency, max_guests, bedrooms, bathrooms, amenities, \
              photos, cancellation_policy) \

@@ -205,6 +205,17 @@ async fn has_open_stays(executor: impl PgExecutor<'_>, id: UserId) -> sqlx::Resu
     Ok(open)
 }
 
+/// A query for the account whose id is the statement's parameter `param`
+/// (`"$3"`), while it is open, locked `for key share`: the lock the
+/// foreign key of a row pointing at it takes anyway, but taken before the
+/// row is written and with `deleted_at is null`. A statement that writes a
+/// row for its actor only from this query's row waits for an account being
+/// closed ([`close`] locks it first) and then finds none, where the foreign
+/// key alone would be satisfied by the erased row.
+pub fn lock_if_open(param: &str) -> String {
+    format!("select user_id from users where user_id = {param} and deleted_at is null for key share")
+}
+
 /// Closes a live account in the caller's transaction: refused (409) while
 /// it takes part in a stay that is not over, else erased (see [`erase`]).
 ///
