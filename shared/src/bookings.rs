@@ -694,6 +694,39 @@ pub async fn hold_again(
     }
 }
 
+/// Whether a booking's own job may find its move due: the hold pending and
+/// lapsed (`ExpireHold`), the stay confirmed and ended (`CompleteStay`).
+/// Read without a lock, which is enough to rule the move out: a booking
+/// that left `pending` or `confirmed` never returns to it, a pending hold's
+/// expiry only moves later (`hold_again` queues a job for the new time) and
+/// a confirmed stay's dates no longer change. Most of these jobs find the
+/// hold paid or the stay cancelled; they are spared the scoped sweep's row
+/// lock, and with it a commit that waits for the WAL to reach the disk.
+#[tracing::instrument(skip(executor))]
+pub async fn job_may_be_due(executor: impl PgExecutor<'_>, job: &BookingJob) -> sqlx::Result<bool> {
+    let due = match *job {
+        BookingJob::ExpireHold { booking_id } => {
+            sqlx::query_scalar!(
+                r#"select coalesce(status = 'pending' and expires_at <= now(), false) as "due!"
+                   from bookings where booking_id = $1"#,
+                booking_id as BookingId,
+            )
+            .fetch_optional(executor)
+            .await?
+        }
+        BookingJob::CompleteStay { booking_id } => {
+            sqlx::query_scalar!(
+                r#"select status = 'confirmed' and check_out <= current_date as "due!"
+                   from bookings where booking_id = $1"#,
+                booking_id as BookingId,
+            )
+            .fetch_optional(executor)
+            .await?
+        }
+    };
+    Ok(due.unwrap_or(false))
+}
+
 /// Expires pending holds past their expiry among `scope` and queues the
 /// guest's notice. Rows other transactions hold are skipped.
 #[tracing::instrument(skip(conn, request_id))]

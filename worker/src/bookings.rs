@@ -45,6 +45,10 @@ pub async fn handle(
 }
 
 async fn run(deps: &BookingDeps, job: &Envelope<BookingJob>) -> anyhow::Result<()> {
+    if !bookings::job_may_be_due(&deps.db, &job.job).await? {
+        tracing::info!(moved = false, "booking job done");
+        return Ok(());
+    }
     let request_id = job.request_id.as_deref();
     let mut tx = deps.db.begin().await?;
     let moved = match job.job {

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use shared::{
     bookings::{self, Sweep},
     domain::{BookingId, BookingStatus, PropertyId, Quote, UserId},
-    jobs::{EmailJob, Job, Party, Queues},
+    jobs::{BookingJob, EmailJob, Job, Party, Queues},
     outbox::Relay,
 };
 use testkit::{SmtpCatcher, TestApp, TestWorker, index_entries_read};
@@ -184,8 +184,13 @@ impl World {
     /// Waits until the worker finished `count` email jobs, so that a
     /// duplicate has had its chance to be sent.
     async fn wait_for_finished_jobs(&self, count: usize) {
+        self.wait_for_finished::<EmailJob>(count).await
+    }
+
+    /// Waits until the worker finished `count` jobs of `J`'s queue.
+    async fn wait_for_finished<J: Job>(&self, count: usize) {
         let mut redis = shared::redis::connect(&self.app.config).unwrap();
-        let done = format!("{}:done", self.app.config.redis_key(EmailJob::QUEUE));
+        let done = format!("{}:done", self.app.config.redis_key(J::QUEUE));
         let deadline = Instant::now() + WAIT;
         loop {
             let finished: usize = redis::cmd("SCARD").arg(&done).query_async(&mut redis).await.unwrap();
@@ -193,7 +198,7 @@ impl World {
                 assert_eq!(finished, count, "more jobs finished than were queued");
                 return;
             }
-            assert!(Instant::now() < deadline, "only {finished} of {count} email jobs finished");
+            assert!(Instant::now() < deadline, "only {finished} of {count} {} jobs finished", J::QUEUE);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -408,6 +413,49 @@ async fn a_booking_s_job_and_its_listing_s_sweep_read_only_their_own_bookings() 
     .await;
     assert_eq!(completed, [ended]);
     assert!(read < 100, "completing one stay read {read} entries of {CONFIRMED}");
+}
+
+/// Most of a booking's own jobs find the hold paid or the stay cancelled.
+/// Such a job is ruled out by reading its booking, without the row lock of
+/// the scoped sweep: a lock sets the row's `xmax` and makes the job's
+/// commit wait for a WAL flush. The read answers as the locked statements
+/// would.
+#[tokio::test]
+async fn a_booking_s_job_with_nothing_to_do_reads_its_booking_without_locking_it() {
+    let world = World::new().await;
+    let hour = chrono::Duration::hours(1);
+    let lapsed = world.book(world.day(10), 2, State::Pending { expires_at: Utc::now() - hour }).await;
+    let live = world.book(world.day(20), 2, State::Pending { expires_at: Utc::now() + hour }).await;
+    let paid = world.book(world.day(30), 2, State::Confirmed).await;
+    let ended = world.book(world.day(-3), 3, State::Confirmed).await; // checks out today
+    let cancelled = world.book(world.day(-6), 2, State::Cancelled { by: world.guest.id, refund: 0 }).await;
+    let unknown = BookingId::new();
+    let db = &world.app.db;
+    let due = async |job| bookings::job_may_be_due(db, &job).await.unwrap();
+    assert!(due(BookingJob::ExpireHold { booking_id: lapsed }).await);
+    for booking in [live, paid, ended, cancelled, unknown] {
+        assert!(!due(BookingJob::ExpireHold { booking_id: booking }).await, "{booking:?} has no hold to expire");
+    }
+    assert!(due(BookingJob::CompleteStay { booking_id: ended }).await);
+    for booking in [lapsed, live, paid, cancelled, unknown] {
+        assert!(!due(BookingJob::CompleteStay { booking_id: booking }).await, "{booking:?} has no stay to complete");
+    }
+
+    let mut tx = db.begin().await.unwrap();
+    shared::outbox::enqueue(&mut tx, &BookingJob::ExpireHold { booking_id: paid }, None).await.unwrap();
+    shared::outbox::enqueue(&mut tx, &BookingJob::CompleteStay { booking_id: cancelled }, None).await.unwrap();
+    tx.commit().await.unwrap();
+    let worker = world.worker();
+    world.wait_for_finished::<BookingJob>(2).await;
+    worker.stop().await;
+    let lockers: Vec<String> = sqlx::query_scalar("select xmax::text from bookings where booking_id = any($1)")
+        .bind([paid, cancelled])
+        .fetch_all(db)
+        .await
+        .unwrap();
+    assert_eq!(lockers, ["0", "0"], "no transaction locked the paid hold or the cancelled stay");
+    assert_eq!(world.status(paid).await, BookingStatus::Confirmed);
+    assert_eq!(world.status(cancelled).await, BookingStatus::Cancelled);
 }
 
 #[tokio::test]
