@@ -697,9 +697,10 @@ pub async fn hold_again(
 /// Whether a booking's own job may find its move due: the hold pending and
 /// lapsed (`ExpireHold`), the stay confirmed and ended (`CompleteStay`).
 /// Read without a lock, which is enough to rule the move out: a booking
-/// that left `pending` or `confirmed` never returns to it, a pending hold's
-/// expiry only moves later (`hold_again` queues a job for the new time) and
-/// a confirmed stay's dates no longer change. Most of these jobs find the
+/// that left `pending` or `confirmed` never returns to it, every write
+/// that gives a pending hold an expiry queues a job for that time (the
+/// hold's insert, `hold_again`), and a confirmed stay's dates no longer
+/// change. Most of these jobs find the
 /// hold paid or the stay cancelled; they are spared the scoped sweep's row
 /// lock, and with it a commit that waits for the WAL to reach the disk.
 #[tracing::instrument(skip(executor))]
