@@ -5,7 +5,8 @@
 //! Status codes: 400 when a request does not match the OpenAPI schema
 //! (malformed JSON, wrong types, values outside documented bounds); 422 when
 //! it matches the schema but breaks a rule (the `errors` list names each
-//! field); 401, 403, 404, 409 as usual; 503 while a backing service is down.
+//! field); 401, 403, 404, 409 as usual; 503 while a backing service is down,
+//! or when PostgreSQL rolled the request's transaction back for another.
 
 use poem::{Error, IntoResponse, Response, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, error as oai, payload::Json, types::ToJSON};
@@ -72,7 +73,7 @@ pub enum ApiError {
     /// An unexpected error; details are in the server log under the request id.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A backing service (database, Redis) is unavailable; retry later.
+    /// A backing service (database, Redis) is down, or a concurrent change got in the way; retry later.
     #[oai(status = 503, content_type = "application/problem+json")]
     ServiceUnavailable(Json<Problem>),
 }
@@ -228,6 +229,12 @@ impl From<sqlx::Error> for ApiError {
             error if shared::db::unavailable(error) => {
                 tracing::error!(error = %error, "database unavailable");
                 Self::unavailable("The database is unavailable; retry shortly.")
+            }
+            // Logged as an error all the same: a deadlock means two code
+            // paths take the same rows in different orders.
+            error if shared::db::rolled_back_for_another(error) => {
+                tracing::error!(error = %error, "transaction rolled back for a concurrent one");
+                Self::unavailable("A concurrent change got in the way; retry shortly.")
             }
             _ => Self::internal(error),
         }

@@ -91,6 +91,14 @@ pub fn unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// True when PostgreSQL rolled the transaction back to let a concurrent one
+/// through: the victim of a deadlock (40P01) or a serialization failure
+/// (40001). The transaction left nothing behind, and the same request again
+/// normally goes through: a client is told 503, not 500.
+pub fn rolled_back_for_another(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 /// Maps a database error to the name of the constraint it violated, if any.
 pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     match error {

@@ -1,5 +1,7 @@
-//! Bad input gets a 4xx problem+json answer, never a 500, and changes nothing.
+//! Bad input gets a 4xx problem+json answer, never a 500, and changes nothing;
+//! a transaction PostgreSQL rolls back for another is a 503 to retry.
 
+use poem::IntoResponse;
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::TestApp;
@@ -226,4 +228,31 @@ async fn a_trailing_slash_is_accepted() {
 
     assert_json(response, 201).await;
     assert_eq!(user_count(&app).await, 1);
+}
+
+/// PostgreSQL breaks a deadlock by rolling one of its transactions back
+/// (40P01). The request whose transaction that was answers 503, to be sent
+/// again, not an opaque 500.
+#[tokio::test]
+async fn a_transaction_rolled_back_to_break_a_deadlock_is_a_service_unavailable_to_retry() {
+    let app = TestApp::spawn().await;
+    let db = &app.db;
+    sqlx::query("create table crossing (id int primary key)").execute(db).await.unwrap();
+    sqlx::query("insert into crossing values (1), (2)").execute(db).await.unwrap();
+    let lock = |id: i32| sqlx::query("select id from crossing where id = $1 for update").bind(id);
+    let (mut a, mut b) = (db.begin().await.unwrap(), db.begin().await.unwrap());
+    lock(1).execute(&mut *a).await.unwrap();
+    lock(2).execute(&mut *b).await.unwrap();
+    let error = match tokio::join!(lock(2).execute(&mut *a), lock(1).execute(&mut *b)) {
+        (Err(error), Ok(_)) | (Ok(_), Err(error)) => error,
+        other => panic!("PostgreSQL rolls back one of the two: {other:?}"),
+    };
+    assert!(shared::db::rolled_back_for_another(&error), "{error}");
+
+    let response = api::error::ApiError::from(error).into_response();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.content_type(), Some("application/problem+json"));
+    let body: Value = serde_json::from_slice(&response.into_body().into_bytes().await.unwrap()).unwrap();
+    assert_eq!(body["status"], 503);
+    assert_eq!(body["detail"], "A concurrent change got in the way; retry shortly.");
 }
