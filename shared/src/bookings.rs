@@ -700,32 +700,24 @@ pub async fn hold_again(
 /// that left `pending` or `confirmed` never returns to it, every write
 /// that gives a pending hold an expiry queues a job for that time (the
 /// hold's insert, `hold_again`), and a confirmed stay's dates no longer
-/// change. Most of these jobs find the
-/// hold paid or the stay cancelled; they are spared the scoped sweep's row
-/// lock, and with it a commit that waits for the WAL to reach the disk.
+/// change. Most of these jobs find the hold paid or the stay cancelled;
+/// they are spared the scoped sweep's row lock, and with it a commit that
+/// waits for the WAL to reach the disk.
 #[tracing::instrument(skip(executor))]
 pub async fn job_may_be_due(executor: impl PgExecutor<'_>, job: &BookingJob) -> sqlx::Result<bool> {
-    let due = match *job {
-        BookingJob::ExpireHold { booking_id } => {
-            sqlx::query_scalar!(
-                r#"select coalesce(status = 'pending' and expires_at <= now(), false) as "due!"
-                   from bookings where booking_id = $1"#,
-                booking_id as BookingId,
-            )
-            .fetch_optional(executor)
-            .await?
-        }
-        BookingJob::CompleteStay { booking_id } => {
-            sqlx::query_scalar!(
-                r#"select status = 'confirmed' and check_out <= current_date as "due!"
-                   from bookings where booking_id = $1"#,
-                booking_id as BookingId,
-            )
-            .fetch_optional(executor)
-            .await?
-        }
-    };
-    Ok(due.unwrap_or(false))
+    let (BookingJob::ExpireHold { booking_id } | BookingJob::CompleteStay { booking_id }) = *job;
+    let booking = sqlx::query!(
+        r#"select status as "status: BookingStatus", coalesce(expires_at <= now(), false) as "lapsed!",
+                  check_out <= current_date as "ended!"
+           from bookings where booking_id = $1"#,
+        booking_id as BookingId,
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(booking.is_some_and(|booking| match job {
+        BookingJob::ExpireHold { .. } => booking.status == BookingStatus::Pending && booking.lapsed,
+        BookingJob::CompleteStay { .. } => booking.status == BookingStatus::Confirmed && booking.ended,
+    }))
 }
 
 /// Expires pending holds past their expiry among `scope` and queues the
