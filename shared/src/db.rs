@@ -92,9 +92,10 @@ pub fn unavailable(error: &sqlx::Error) -> bool {
 }
 
 /// True when PostgreSQL rolled the transaction back to let a concurrent one
-/// through: the victim of a deadlock (40P01) or a serialization failure
-/// (40001). The transaction left nothing behind, and the same request again
-/// normally goes through: a client is told 503, not 500.
+/// through: the victim of a deadlock (40P01), or a serialization failure
+/// (40001; on a replica also a query cancelled so that replay can go on).
+/// The transaction left nothing behind, and the same request again normally
+/// goes through: a client is told 503, not 500.
 pub fn rolled_back_for_another(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }

@@ -156,6 +156,10 @@ fn load_failed(error: loaders::LoadError) -> async_graphql::Error {
             tracing::error!(%error, "database unavailable");
             ApiError::unavailable("The database is unavailable; retry shortly.").into()
         }
+        error if shared::db::rolled_back_for_another(error) => {
+            tracing::error!(%error, "transaction rolled back for a concurrent one");
+            ApiError::unavailable("A concurrent change got in the way; retry shortly.").into()
+        }
         _ => ApiError::internal(anyhow::anyhow!("{error}")).into(),
     }
 }
