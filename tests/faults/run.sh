@@ -7,9 +7,10 @@
 #   redis     Redis (a private redis-server) stops for 10 s while registrations, bookings and
 #             reads arrive: every request is answered 2xx, and every job runs once after.
 #   postgres  PostgreSQL (a private cluster) stops for 10 s under load: every request is
-#             answered within 10 s, 2xx or 503 problem+json, and the API and the worker
-#             recover by themselves; every accepted write is mailed (an email whose record
-#             the shutdown cut off is sent again under its Message-ID, at most 16).
+#             answered within 10 s, 2xx or a 503 problem+json that says the database is
+#             unavailable, and the API and the worker recover by themselves; every accepted
+#             write is mailed (an email whose record the shutdown cut off is sent again under
+#             its Message-ID, at most 16).
 #   scale     two API processes and three workers, 500 bookings paid at once: each charged
 #             exactly once, each booking confirmed, each email sent exactly once.
 #
