@@ -226,18 +226,27 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) if db.is_check_violation() => {
                 Self::invalid_field(db.constraint().unwrap_or("request"), "breaks a data rule")
             }
-            error if shared::db::unavailable(error) => {
-                tracing::error!(error = %error, "database unavailable");
-                Self::unavailable("The database is unavailable; retry shortly.")
-            }
+            _ => Self::retryable(&error).unwrap_or_else(|| Self::internal(error)),
+        }
+    }
+}
+
+impl ApiError {
+    /// The 503 for a database error that a retry may get past: the
+    /// database out of reach, or the transaction rolled back for another.
+    /// `None` for any other error.
+    pub fn retryable(error: &sqlx::Error) -> Option<Self> {
+        if shared::db::unavailable(error) {
+            tracing::error!(%error, "database unavailable");
+            return Some(Self::unavailable("The database is unavailable; retry shortly."));
+        }
+        if shared::db::rolled_back_for_another(error) {
             // Logged as an error all the same: a deadlock means two code
             // paths take the same rows in different orders.
-            error if shared::db::rolled_back_for_another(error) => {
-                tracing::error!(error = %error, "transaction rolled back for a concurrent one");
-                Self::unavailable("A concurrent change got in the way; retry shortly.")
-            }
-            _ => Self::internal(error),
+            tracing::error!(%error, "transaction rolled back for a concurrent one");
+            return Some(Self::unavailable("A concurrent change got in the way; retry shortly."));
         }
+        None
     }
 }
 

@@ -149,17 +149,8 @@ fn problem_of(error: ApiError) -> Problem {
     }
 }
 
-/// A batch load that failed: the database is down, or something is wrong.
+/// A batch load that failed: a retry may get past it
+/// ([`ApiError::retryable`]), or something is wrong.
 fn load_failed(error: loaders::LoadError) -> async_graphql::Error {
-    match &*error {
-        error if shared::db::unavailable(error) => {
-            tracing::error!(%error, "database unavailable");
-            ApiError::unavailable("The database is unavailable; retry shortly.").into()
-        }
-        error if shared::db::rolled_back_for_another(error) => {
-            tracing::error!(%error, "transaction rolled back for a concurrent one");
-            ApiError::unavailable("A concurrent change got in the way; retry shortly.").into()
-        }
-        _ => ApiError::internal(anyhow::anyhow!("{error}")).into(),
-    }
+    ApiError::retryable(&error).unwrap_or_else(|| ApiError::internal(anyhow::anyhow!("{error}"))).into()
 }
