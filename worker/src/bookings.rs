@@ -45,10 +45,16 @@ pub async fn handle(
 }
 
 async fn run(deps: &BookingDeps, job: &Envelope<BookingJob>) -> anyhow::Result<()> {
-    if !bookings::job_may_be_due(&deps.db, &job.job).await? {
-        tracing::info!(moved = false, "booking job done");
-        return Ok(());
+    let moved = bookings::job_may_be_due(&deps.db, &job.job).await? && make_move(deps, job).await?;
+    if moved {
+        deps.relay.wake();
     }
+    tracing::info!(moved, "booking job done");
+    Ok(())
+}
+
+/// The job's move under its booking's lock; whether it was made.
+async fn make_move(deps: &BookingDeps, job: &Envelope<BookingJob>) -> anyhow::Result<bool> {
     let request_id = job.request_id.as_deref();
     let mut tx = deps.db.begin().await?;
     let moved = match job.job {
@@ -60,9 +66,5 @@ async fn run(deps: &BookingDeps, job: &Envelope<BookingJob>) -> anyhow::Result<(
         }
     };
     tx.commit().await?;
-    if moved {
-        deps.relay.wake();
-    }
-    tracing::info!(moved, "booking job done");
-    Ok(())
+    Ok(moved)
 }
