@@ -157,7 +157,15 @@ async fn a_job_whose_worker_is_killed_mid_run_is_run_by_another_worker() {
     let rescuer = TestWorker::spawn(config);
     let messages = smtp.wait_for(&email, 1, Duration::from_secs(30)).await;
     assert_eq!(messages.len(), 1, "the orphaned job ran again, once");
-    let sent: i64 = sqlx::query_scalar("select count(*) from sent_emails").fetch_one(&app.db).await.unwrap();
+    // The ledger row commits just after the SMTP server accepted the message.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sent = loop {
+        let sent: i64 = sqlx::query_scalar("select count(*) from sent_emails").fetch_one(&app.db).await.unwrap();
+        if sent > 0 || Instant::now() > deadline {
+            break sent;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(sent, 1);
     rescuer.stop().await;
 }
