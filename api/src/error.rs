@@ -105,6 +105,11 @@ impl ApiError {
         )
     }
 
+    /// A 401 for a validly signed token whose account is closed.
+    pub fn account_closed() -> Self {
+        Self::invalid_token("The account of this access token no longer exists.")
+    }
+
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::Forbidden(problem(StatusCode::FORBIDDEN, None, detail))
     }
@@ -163,6 +168,7 @@ impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {
             DomainError::NotFound(what) => Self::not_found(what),
+            DomainError::AccountClosed => Self::account_closed(),
             DomainError::Forbidden(detail) => Self::forbidden(detail),
             DomainError::Invalid(errors) => Self::validation(errors),
             DomainError::Conflict { slug, detail } => Self::conflict(slug, detail),

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
-use shared::{Config, db::Session, domain::PropertyId, jobs::Queues, outbox::Relay};
+use shared::{Config, db::Session, domain::PropertyId, jobs::Queues, outbox::Relay, properties::TermsCache};
 use sqlx::PgPool;
 
 use crate::{
@@ -29,6 +29,8 @@ pub struct AppState {
     /// Woken after each commit that wrote to the outbox.
     pub relay: Relay,
     pub cache: Cache,
+    /// Listings' terms that bookings are quoted from (checked as written).
+    pub terms: Arc<TermsCache>,
     pub writes: Writes,
 }
 
@@ -83,6 +85,7 @@ impl AppState {
             read_walk_db,
             redis,
             config: Arc::new(config),
+            terms: Arc::default(),
             writes: Writes::default(),
         })
     }

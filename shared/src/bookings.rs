@@ -19,7 +19,7 @@ use crate::{
     outbox,
     pagination::{CursorTime, PageLimit},
     payments,
-    policy::{Actor, BookingParties},
+    policy::{self, Actor, BookingParties},
     properties, users,
 };
 
@@ -114,7 +114,7 @@ fn parse_stay(
 }
 
 /// Prices a stay at `property`'s current rates and checks its size.
-fn quote(property: &properties::Property, stay: &StayDates, guests: i32) -> Result<Quote, DomainError> {
+fn quote(property: &properties::Terms, stay: &StayDates, guests: i32) -> Result<Quote, DomainError> {
     if guests > property.max_guests {
         return Err(DomainError::invalid(
             "guests",
@@ -125,30 +125,42 @@ fn quote(property: &properties::Property, stay: &StayDates, guests: i32) -> Resu
         .ok_or_else(|| DomainError::invalid("check_out", "the stay's price is too large"))
 }
 
-/// Creates a pending hold for `actor`, priced by the server, with the
+/// Creates a pending hold for `guest`, priced by the server, with the
 /// emails to guest and host and the hold's expiry queued alongside. Atomic
 /// by itself, so it needs no transaction from the caller and joins one if
-/// given.
+/// given. The guest's account need not have been read: a closed one is
+/// [`DomainError::AccountClosed`], and nothing is written.
 ///
-/// The common case is two statements: the listing is read without a lock,
-/// then one statement writes the hold and its jobs only while the listing
-/// still has the price, policy and capacity the hold was quoted from (it
-/// locks the row meanwhile). A stay whose dates are taken, or a listing
-/// changed in between, takes a second pass under a lock on the listing.
-#[tracing::instrument(skip(conn, request_id))]
+/// The common case is one statement: the hold is quoted from the listing's
+/// terms in `cache` (else read without a lock), and one statement writes
+/// the hold and its jobs only while the listing still has the price, policy
+/// and capacity the hold was quoted from and the guest's account is open
+/// (it locks both rows meanwhile). A stay whose dates are taken, terms that
+/// changed or a closed account take a second pass under a lock on the
+/// listing.
+#[tracing::instrument(skip(conn, cache, request_id))]
 pub async fn create(
     conn: &mut PgConnection,
-    actor: Actor,
+    cache: &properties::TermsCache,
+    guest: UserId,
     request: &BookingRequest,
     now: DateTime<Utc>,
     request_id: Option<&str>,
 ) -> Result<Booking, DomainError> {
     let (stay, guests) = parse_stay(request.check_in, request.check_out, request.guests, now.date_naive())?;
-    let property = properties::find(&mut *conn, request.property_id)
-        .await?
-        .filter(|property| property.deleted_at.is_none())
-        .ok_or(DomainError::NotFound("property"))?;
-    let hold = Hold::quote(actor, &property, stay, guests, now)?;
+    let id = request.property_id;
+    // Terms a hold cannot be quoted from may be stale: read again, the
+    // answer is theirs.
+    let cached = cache.get(id).and_then(|terms| Some((Hold::quote(guest, &terms, stay, guests, now).ok()?, terms)));
+    let (hold, property) = match cached {
+        Some(quoted) => quoted,
+        None => {
+            let terms = properties::terms(&mut *conn, id).await?;
+            cache.read(id, terms.as_ref());
+            let terms = terms.ok_or(DomainError::NotFound("property"))?;
+            (Hold::quote(guest, &terms, stay, guests, now)?, terms)
+        }
+    };
     let statement = hold.insert(&property, OnOverlap::Skip, request_id);
     if !conn.is_in_transaction() {
         if let Some(booking) = statement.fetch_optional(&mut *conn).await? {
@@ -168,24 +180,24 @@ pub async fn create(
             None => savepoint.rollback().await?,
         }
     }
-    // The dates are taken, perhaps only by holds that lapsed, or the listing
-    // changed since it was read. Under the listing's lock, which such
-    // passes take in turn, lapsed holds free their dates and the hold is
-    // written at the listing's current terms; an overlap left fails on the
-    // `bookings_no_overlap` constraint.
+    // The dates are taken, perhaps only by holds that lapsed, the terms
+    // changed since they were read, or the account is closed. Under the
+    // listing's lock, which such passes take in turn, lapsed holds free
+    // their dates and the hold is written at the listing's current terms;
+    // an overlap left fails on the `bookings_no_overlap` constraint.
     let mut tx = conn.begin().await?;
-    let property = properties::find_active_for_update(&mut tx, request.property_id)
-        .await?
-        .ok_or(DomainError::NotFound("property"))?;
-    let hold = Hold::quote(actor, &property, stay, guests, now)?;
+    let property = properties::terms_for_update(&mut tx, id).await?;
+    cache.read(id, property.as_ref());
+    let property = property.ok_or(DomainError::NotFound("property"))?;
+    let hold = Hold::quote(guest, &property, stay, guests, now)?;
     expire_due_holds(&mut tx, Sweep::Property(property.id), request_id).await?;
     // Under the listing's lock the hold is written unless its guest's
-    // account closed meanwhile.
+    // account is closed.
     let booking = hold
         .insert(&property, OnOverlap::Fail, request_id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(|| DomainError::Forbidden("This account is closed.".into()))?;
+        .ok_or(DomainError::AccountClosed)?;
     tx.commit().await?;
     Ok(booking)
 }
@@ -212,15 +224,15 @@ enum OnOverlap {
 }
 
 impl Hold {
-    /// A hold of `stay` for `actor` at `property`'s terms, made at `now`.
+    /// A hold of `stay` for `guest` at `property`'s terms, made at `now`.
     fn quote(
-        actor: Actor,
-        property: &properties::Property,
+        guest: UserId,
+        property: &properties::Terms,
         stay: StayDates,
         guests: i32,
         now: DateTime<Utc>,
     ) -> Result<Self, DomainError> {
-        if !actor.may_book(property.host_id) {
+        if !policy::may_book(guest, property.host_id) {
             return Err(DomainError::Forbidden("You cannot book your own property.".into()));
         }
         let quote = quote(property, &stay, guests)?;
@@ -229,7 +241,7 @@ impl Hold {
         let [to_guest, to_host] =
             outbox::Entry::to_both_parties(|to| EmailJob::BookingRequested { booking_id: id, to })?;
         let expiry = outbox::Entry::new(&BookingJob::ExpireHold { booking_id: id }, Some(expires_at))?;
-        Ok(Hold { id, guest_id: actor.user_id, stay, guests, quote, expires_at, jobs: [expiry, to_guest, to_host] })
+        Ok(Hold { id, guest_id: guest, stay, guests, quote, expires_at, jobs: [expiry, to_guest, to_host] })
     }
 
     /// The text of [`insert`](Self::insert)'s statement.
@@ -269,7 +281,7 @@ impl Hold {
     /// when the stay overlaps and `on_overlap` says skip.
     fn insert<'q>(
         &'q self,
-        property: &'q properties::Property,
+        property: &'q properties::Terms,
         on_overlap: OnOverlap,
         request_id: Option<&'q str>,
     ) -> sqlx::query::QueryAs<'q, Postgres, Booking, sqlx::postgres::PgArguments> {
@@ -462,9 +474,8 @@ pub async fn change(
     let check_out = change.check_out.unwrap_or(booking.check_out);
     let guests = change.guests.unwrap_or(i64::from(booking.guests));
     let (stay, guests) = parse_stay(check_in, check_out, guests, now.date_naive())?;
-    let property = properties::find_active_for_update(conn, booking.property_id)
-        .await?
-        .ok_or(DomainError::NotFound("property"))?;
+    let property =
+        properties::terms_for_update(conn, booking.property_id).await?.ok_or(DomainError::NotFound("property"))?;
     let quote = quote(&property, &stay, guests)?;
     expire_due_holds(conn, Sweep::Property(property.id), request_id).await?;
     let at: DateTime<Utc> = sqlx::query_scalar!(

@@ -9,6 +9,9 @@ pub enum DomainError {
     /// No such object, or not visible to the caller (`what` names it).
     #[error("no such {0}")]
     NotFound(&'static str),
+    /// The caller's account is closed, perhaps while its request ran.
+    #[error("the caller's account is closed")]
+    AccountClosed,
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error(transparent)]

@@ -1,6 +1,15 @@
 //! Listings: their validated fields, queries, and search.
 
+use std::{
+    num::NonZeroUsize,
+    sync::{
+        Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
 use chrono::{DateTime, NaiveDate, Utc};
+use lru::LruCache;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 
 use crate::domain::{CancellationPolicy, Currency, PropertyId, StayDates, UserId, ValidationErrors};
@@ -35,6 +44,76 @@ pub struct Property {
     pub deleted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What a stay at a listing is booked and priced by.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct Terms {
+    #[sqlx(rename = "property_id")]
+    pub id: PropertyId,
+    pub host_id: UserId,
+    pub price_per_night: i64,
+    pub cleaning_fee: i64,
+    pub currency: String,
+    pub max_guests: i32,
+    pub cancellation_policy: CancellationPolicy,
+}
+
+/// The columns of [`Terms`].
+const TERMS: &str = "property_id, host_id, price_per_night, cleaning_fee, currency, max_guests, cancellation_policy";
+
+/// Listings' terms as last read by this process, the most recently used
+/// [`TermsCache::CAPACITY`] of them: a booking quoted from them spares the
+/// read of its listing. Never trusted: a hold is written only while its
+/// listing still has the terms it was quoted from, and one quoted from a
+/// stale entry takes the locked pass that reads the terms again and
+/// refreshes the entry. So no entry expires and no other process's write
+/// needs to reach it.
+pub struct TermsCache {
+    entries: Mutex<LruCache<PropertyId, Terms>>,
+    /// Lookups that found terms.
+    pub hits: AtomicU64,
+    /// Lookups that did not.
+    pub misses: AtomicU64,
+}
+
+impl TermsCache {
+    /// About 150 bytes an entry: 7 MiB when full.
+    pub const CAPACITY: usize = 50_000;
+
+    pub fn new(capacity: NonZeroUsize) -> Self {
+        Self { entries: Mutex::new(LruCache::new(capacity)), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    pub fn get(&self, id: PropertyId) -> Option<Terms> {
+        let terms = self.entries().get(&id).cloned();
+        let counter = if terms.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        terms
+    }
+
+    /// What was just read of `id`: its terms, or `None` when it is gone.
+    pub fn read(&self, id: PropertyId, terms: Option<&Terms>) {
+        match terms {
+            Some(terms) => {
+                self.entries().put(id, terms.clone());
+            }
+            None => {
+                self.entries().pop(&id);
+            }
+        }
+    }
+
+    fn entries(&self) -> MutexGuard<'_, LruCache<PropertyId, Terms>> {
+        // Every call leaves the map whole: a panic elsewhere leaves it usable.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for TermsCache {
+    fn default() -> Self {
+        Self::new(NonZeroUsize::new(Self::CAPACITY).expect("a positive capacity"))
+    }
 }
 
 /// The writable fields of a listing, validated. On update every field is
@@ -296,16 +375,28 @@ pub async fn may_see(executor: impl PgExecutor<'_>, actor: Option<Actor>, proper
     }
 }
 
-/// Locks an active listing for the rest of the transaction: the careful
-/// paths that write a booking (expire its lapsed holds, then insert or
-/// move one) and changes to the listing then take turns. The lock is
-/// exclusive among them, as two such paths each waiting for what the other
-/// expired or inserted would deadlock; it still lets bookings reference
-/// the row (`for no key update` leaves foreign keys alone).
-#[tracing::instrument(skip(conn))]
-pub async fn find_active_for_update(conn: &mut PgConnection, id: PropertyId) -> sqlx::Result<Option<Property>> {
+/// An active listing's terms, read without a lock.
+#[tracing::instrument(skip(executor))]
+pub async fn terms(executor: impl PgExecutor<'_>, id: PropertyId) -> sqlx::Result<Option<Terms>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from properties where property_id = $1 and deleted_at is null for no key update"
+        "select {TERMS} from properties where property_id = $1 and deleted_at is null"
+    )))
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Locks an active listing for the rest of the transaction and reads its
+/// terms: the careful paths that write a booking (expire its lapsed holds,
+/// then insert or move one) and changes to the listing then take turns.
+/// The lock is exclusive among them, as two such paths each waiting for
+/// what the other expired or inserted would deadlock; it still lets
+/// bookings reference the row (`for no key update` leaves foreign keys
+/// alone).
+#[tracing::instrument(skip(conn))]
+pub async fn terms_for_update(conn: &mut PgConnection, id: PropertyId) -> sqlx::Result<Option<Terms>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {TERMS} from properties where property_id = $1 and deleted_at is null for no key update"
     )))
     .bind(id)
     .fetch_optional(conn)

@@ -64,8 +64,9 @@ impl Mutation {
         };
         let now = Utc::now();
         let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
-        let booking =
-            bookings::create(&mut conn, actor, &request, now, request_id(ctx)).await.map_err(ApiError::from)?;
+        let booking = bookings::create(&mut conn, &state.terms, actor.user_id, &request, now, request_id(ctx))
+            .await
+            .map_err(ApiError::from)?;
         state.bookings_changed().await;
         tracing::info!(booking_id = %booking.id, "booking created");
         Ok(BookingBody::new(booking, now))

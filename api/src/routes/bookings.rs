@@ -10,12 +10,13 @@ use shared::{
     domain::{BookingId, BookingStatus, PropertyId, StayDates, ValidationErrors},
     jobs::Party,
     pagination::{CursorTime, Page, PageLimit, decode_cursor},
+    users,
 };
 use uuid::Uuid;
 
 use crate::{
-    auth::BearerAuth,
-    error::Result,
+    auth::{BearerAuth, SignedBearer},
+    error::{ApiError, Result},
     idempotency::{self, Begun},
     request_id::RequestId,
     routes::{Tag, properties::Policy},
@@ -219,7 +220,7 @@ impl BookingsApi {
     #[oai(path = "/bookings", method = "post", operation_id = "createBooking")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedBearer,
         body: Json<CreateBookingRequest>,
         /// Makes retries safe: 1 to 255 visible ASCII characters, unique per request.
         #[oai(name = "Idempotency-Key")]
@@ -234,24 +235,34 @@ impl BookingsApi {
             guests: body.0.guests,
         };
         let request_id = Some(request_id.0.0.as_str());
+        let guest = auth.0;
         let body = if key.is_none() {
             // `create` is atomic by itself: no transaction to wrap it in.
             let mut conn = self.state.db.acquire().await?;
             let now = Self::now();
-            BookingBody::new(bookings::create(&mut conn, auth.0, &request, now, request_id).await?, now)
+            BookingBody::new(
+                bookings::create(&mut conn, &self.state.terms, guest, &request, now, request_id).await?,
+                now,
+            )
         } else {
-            let mut guard =
-                match idempotency::begin(&self.state.db, auth.0.user_id, key, "POST /bookings", &body.0).await? {
-                    Begun::Replay(stored) => {
-                        let booking: BookingBody = idempotency::replayed(stored)?;
-                        let location = format!("/bookings/{}", booking.id);
-                        return Ok(CreateBookingResponse::Created(Json(booking), location, Some("true".into())));
-                    }
-                    Begun::Fresh(guard) => guard,
-                };
+            // A replay answers only an open account, as every route does.
+            if users::credentials(&self.state.db, guest).await?.is_none() {
+                return Err(ApiError::account_closed());
+            }
+            let mut guard = match idempotency::begin(&self.state.db, guest, key, "POST /bookings", &body.0).await? {
+                Begun::Replay(stored) => {
+                    let booking: BookingBody = idempotency::replayed(stored)?;
+                    let location = format!("/bookings/{}", booking.id);
+                    return Ok(CreateBookingResponse::Created(Json(booking), location, Some("true".into())));
+                }
+                Begun::Fresh(guard) => guard,
+            };
             // After the key is claimed, which may have waited for a retry.
             let now = Self::now();
-            let body = BookingBody::new(bookings::create(&mut guard.tx, auth.0, &request, now, request_id).await?, now);
+            let body = BookingBody::new(
+                bookings::create(&mut guard.tx, &self.state.terms, guest, &request, now, request_id).await?,
+                now,
+            );
             guard.finish(201, &body).await?;
             body
         };

@@ -47,7 +47,8 @@ impl OpsApi {
 
     /// Metrics in the Prometheus text format
     ///
-    /// The cache counters of this process since it started, and the job
+    /// The cache counters of this process since it started (the Redis cache
+    /// of reads, and the listings' terms bookings are quoted from), and the job
     /// backlog as it stands: due jobs still in the outbox and jobs waiting
     /// in each Redis queue. A backlog figure whose store does not answer
     /// within 2 s is left out.
@@ -56,13 +57,21 @@ impl OpsApi {
         const BUDGET: Duration = Duration::from_secs(2);
         let stats = &self.state.cache.stats;
         let (hits, misses) = (stats.hits.load(Ordering::Relaxed), stats.misses.load(Ordering::Relaxed));
+        let terms = &self.state.terms;
+        let (terms_hits, terms_misses) = (terms.hits.load(Ordering::Relaxed), terms.misses.load(Ordering::Relaxed));
         let mut text = format!(
             "# HELP cache_hits_total Reads answered from the Redis cache.\n\
              # TYPE cache_hits_total counter\n\
              cache_hits_total {hits}\n\
              # HELP cache_misses_total Cacheable reads answered from PostgreSQL.\n\
              # TYPE cache_misses_total counter\n\
-             cache_misses_total {misses}\n"
+             cache_misses_total {misses}\n\
+             # HELP terms_cache_hits_total Bookings quoted from a listing's terms kept in this process.\n\
+             # TYPE terms_cache_hits_total counter\n\
+             terms_cache_hits_total {terms_hits}\n\
+             # HELP terms_cache_misses_total Bookings that read their listing's terms from PostgreSQL first.\n\
+             # TYPE terms_cache_misses_total counter\n\
+             terms_cache_misses_total {terms_misses}\n"
         );
         let (backlog, waiting) = tokio::join!(
             tokio::time::timeout(BUDGET, outbox::backlog(&self.state.db)),

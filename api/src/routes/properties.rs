@@ -478,9 +478,8 @@ impl PropertiesApi {
         }
         let fields = RawPropertyFields::from(body.0).parse(true)?;
         let mut conn = self.state.db.acquire().await?;
-        let property = properties::insert(&mut conn, auth.0.user_id, &fields)
-            .await?
-            .ok_or_else(|| ApiError::forbidden("This account is closed."))?;
+        let property =
+            properties::insert(&mut conn, auth.0.user_id, &fields).await?.ok_or_else(ApiError::account_closed)?;
         self.state.cache.bump(&cache::property_changed(property.id)).await;
         tracing::info!(property_id = %property.id, "property listed");
         let location = format!("/properties/{}", property.id);

@@ -463,6 +463,24 @@ async fn a_new_price_applies_to_new_bookings_and_leaves_existing_ones_alone() {
     assert_eq!(old_now["nightly_price"], json!(10_000));
 }
 
+/// Bookings are quoted from the terms the API last read of a listing;
+/// terms that no longer hold are read again. Here the terms read by the
+/// first booking say four guests at most, and the host has since raised it
+/// to six: six guests are booked, where the terms as first read refused.
+#[tokio::test]
+async fn a_listing_that_now_takes_more_guests_is_booked_for_them() {
+    let app = TestApp::spawn().await;
+    let (host, pid) = listed(&app, json!({ "max_guests": 4 })).await;
+    let guest = sign_up(&app, "guest").await;
+    book(&app, &guest, &pid, &day(10), &day(12)).await;
+
+    let body = json!({ "max_guests": 6 });
+    assert_json(app.put(&format!("/properties/{pid}"), &body, Some(&host.access_token)).await, 200).await;
+    let six = assert_json(try_book(&app, &guest, &stay(&pid, &day(20), &day(22), 6)).await, 201).await;
+
+    assert_eq!(six["guests"], json!(6));
+}
+
 #[tokio::test]
 async fn a_price_change_committed_while_a_hold_is_written_prices_that_hold() {
     let app = TestApp::spawn().await;
@@ -696,6 +714,34 @@ async fn booking_anonymously_or_with_a_bad_token_is_unauthorized() {
     assert_unauthorized(app.post("/bookings", &body, Some("not.a.jwt")).await).await;
 
     assert_eq!(booking_count(&app).await, 0);
+}
+
+/// `POST /bookings` does not read the account when it checks the token:
+/// the hold's statement requires it open. A closed account's token is
+/// still refused as on every other route, with the same 401, and books
+/// nothing; with an idempotency key it replays nothing either.
+#[tokio::test]
+async fn a_closed_account_s_token_books_nothing_and_replays_nothing() {
+    let app = TestApp::spawn().await;
+    let (_host, pid) = listed(&app, json!({})).await;
+    let guest = sign_up(&app, "guest").await;
+    let body = stay(&pid, &day(10), &day(12), 2);
+    let first = assert_json(post_with_key(&app, &guest, "before-closing", &body).await, 201).await;
+    assert_json(app.delete(&path(&first), Some(&guest.access_token)).await, 200).await;
+    let closed = app.delete(&guest.path(), Some(&guest.access_token)).await;
+    assert_eq!(closed.status(), 204, "{}", closed.text().await.unwrap_or_default());
+
+    let elsewhere = assert_unauthorized(app.get("/users/me", Some(&guest.access_token)).await).await;
+    for answer in [
+        try_book(&app, &guest, &body).await,
+        post_with_key(&app, &guest, "before-closing", &body).await,
+        post_with_key(&app, &guest, "after-closing", &body).await,
+    ] {
+        let problem = assert_unauthorized(answer).await;
+        assert_eq!(problem["detail"], elsewhere["detail"]);
+        assert_eq!(problem["type"], elsewhere["type"]);
+    }
+    assert_eq!(booking_count(&app).await, 1, "only the booking made before closing");
 }
 
 // ---------------------------------------------------------------------------
