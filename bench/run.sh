@@ -183,7 +183,8 @@ queue_latency() {
       printf "%d email jobs, enqueue to start p50 %.1f ms, p99 %.1f ms, max %.1f ms", NR,
         v[int((NR - 1) * 0.5) + 1], v[int((NR - 1) * 0.99) + 1], v[NR] }'
 }
-cache_counts() { curl -sf "$API/metrics" | awk '/^cache_(hits|misses)_total/ { printf "%s ", $2 }'; }
+# The Redis cache's hits and misses, then the terms cache's.
+cache_counts() { curl -sf "$API/metrics" | awk '/^(terms_)?cache_(hits|misses)_total/ { printf "%s ", $2 }'; }
 
 # wrk_run NAME SCRIPT DATA [DURATION]: runs one scenario and appends
 # "name|req/s|p50 ms|p99 ms|errors|API peak MiB|note" to the results.
@@ -204,10 +205,15 @@ wrk_run() {
   local cpu; cpu=$(cpu_note "$cpu_before" "$(cpu_reading)" "$(awk -v t0="$started" -v t1="$(date +%s.%N)" 'BEGIN { print t1 - t0 }')")
   local note=${5:-}
   [ "${OTHERS_BUSY:-0}" -gt 10 ] && note="other processes busy ${OTHERS_BUSY}% of the CPU just before"
-  read -r hits0 misses0 <<<"$before"; read -r hits1 misses1 <<<"$after"
+  read -r hits0 misses0 terms_hits0 terms_misses0 <<<"$before"
+  read -r hits1 misses1 terms_hits1 terms_misses1 <<<"$after"
   local hits=$((hits1 - hits0)) misses=$((misses1 - misses0))
   if [ $((hits + misses)) -gt 0 ]; then
     note="${note:+$note; }cache hits $((100 * hits / (hits + misses)))%"
+  fi
+  hits=$((terms_hits1 - terms_hits0)) misses=$((terms_misses1 - terms_misses0))
+  if [ $((hits + misses)) -gt 0 ]; then
+    note="${note:+$note; }terms cache hits $((100 * hits / (hits + misses)))%"
   fi
   local statuses; statuses=$(sed -E 's/.*statuses=//' <<<"$line")
   echo "$line" | awk -v name="$name" -v rss="$(peak_mib "$API_PID")" -v note="$note" -v st="$statuses" -v cpu="$cpu" '{
