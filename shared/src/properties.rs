@@ -78,7 +78,7 @@ pub struct TermsCache {
 }
 
 impl TermsCache {
-    /// About 150 bytes an entry: 7 MiB when full.
+    /// About 200 bytes an entry: 10 MiB when full.
     pub const CAPACITY: usize = 50_000;
 
     pub fn new(capacity: NonZeroUsize) -> Self {

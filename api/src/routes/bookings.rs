@@ -7,7 +7,7 @@ use poem_openapi::{
 };
 use shared::{
     bookings::{self, Booking, BookingChange, BookingFilter, BookingRequest},
-    domain::{BookingId, BookingStatus, PropertyId, StayDates, ValidationErrors},
+    domain::{BookingId, BookingStatus, PropertyId, StayDates, UserId, ValidationErrors},
     jobs::Party,
     pagination::{CursorTime, Page, PageLimit, decode_cursor},
     users,
@@ -207,35 +207,24 @@ impl BookingsApi {
     fn now() -> DateTime<Utc> {
         Utc::now()
     }
-}
 
-#[OpenApi(tag = "Tag::Bookings")]
-impl BookingsApi {
-    /// Book a stay (a hold awaiting payment)
-    ///
-    /// Any signed-in user but the property's host. The price is computed
-    /// here; overlapping an active booking is a 409. Send an
-    /// `Idempotency-Key` to retry safely: the same key and body return the
-    /// first response.
-    #[oai(path = "/bookings", method = "post", operation_id = "createBooking")]
-    async fn create(
+    /// `POST /bookings` for `guest`, whose account is checked by the hold's
+    /// statement (or read first when a stored answer may be replayed).
+    async fn book(
         &self,
-        auth: SignedBearer,
-        body: Json<CreateBookingRequest>,
-        /// Makes retries safe: 1 to 255 visible ASCII characters, unique per request.
-        #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
-        request_id: Data<&RequestId>,
+        guest: UserId,
+        body: CreateBookingRequest,
+        idempotency_key: Option<String>,
+        request_id: &str,
     ) -> Result<CreateBookingResponse> {
-        let key = idempotency::parse_key(idempotency_key.0)?;
+        let key = idempotency::parse_key(idempotency_key)?;
         let request = BookingRequest {
-            property_id: PropertyId(body.0.property_id),
-            check_in: body.0.check_in.0,
-            check_out: body.0.check_out.0,
-            guests: body.0.guests,
+            property_id: PropertyId(body.property_id),
+            check_in: body.check_in.0,
+            check_out: body.check_out.0,
+            guests: body.guests,
         };
-        let request_id = Some(request_id.0.0.as_str());
-        let guest = auth.0;
+        let request_id = Some(request_id);
         let body = if key.is_none() {
             // `create` is atomic by itself: no transaction to wrap it in.
             let mut conn = self.state.db.acquire().await?;
@@ -249,7 +238,7 @@ impl BookingsApi {
             if users::credentials(&self.state.db, guest).await?.is_none() {
                 return Err(ApiError::account_closed());
             }
-            let mut guard = match idempotency::begin(&self.state.db, guest, key, "POST /bookings", &body.0).await? {
+            let mut guard = match idempotency::begin(&self.state.db, guest, key, "POST /bookings", &body).await? {
                 Begun::Replay(stored) => {
                     let booking: BookingBody = idempotency::replayed(stored)?;
                     let location = format!("/bookings/{}", booking.id);
@@ -270,6 +259,39 @@ impl BookingsApi {
         tracing::info!(booking_id = %body.id, "booking created");
         let location = format!("/bookings/{}", body.id);
         Ok(CreateBookingResponse::Created(Json(body), location, None))
+    }
+}
+
+#[OpenApi(tag = "Tag::Bookings")]
+impl BookingsApi {
+    /// Book a stay (a hold awaiting payment)
+    ///
+    /// Any signed-in user but the property's host. The price is computed
+    /// here; overlapping an active booking is a 409. Send an
+    /// `Idempotency-Key` to retry safely: the same key and body return the
+    /// first response.
+    #[oai(path = "/bookings", method = "post", operation_id = "createBooking")]
+    async fn create(
+        &self,
+        auth: SignedBearer,
+        body: Json<CreateBookingRequest>,
+        /// Makes retries safe: 1 to 255 visible ASCII characters, unique per request.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        request_id: Data<&RequestId>,
+    ) -> Result<CreateBookingResponse> {
+        let guest = auth.0;
+        match self.book(guest, body.0, idempotency_key.0, &request_id.0.0).await {
+            // The account was not read before: a closed one answers 401
+            // whatever else is wrong with the request, as on every route.
+            Err(error) if !matches!(error, ApiError::Unauthorized(..)) => {
+                if users::credentials(&self.state.db, guest).await?.is_none() {
+                    return Err(ApiError::account_closed());
+                }
+                Err(error)
+            }
+            answer => answer,
+        }
     }
 
     /// The caller's bookings

@@ -66,10 +66,10 @@ impl OpsApi {
              # HELP cache_misses_total Cacheable reads answered from PostgreSQL.\n\
              # TYPE cache_misses_total counter\n\
              cache_misses_total {misses}\n\
-             # HELP terms_cache_hits_total Bookings quoted from a listing's terms kept in this process.\n\
+             # HELP terms_cache_hits_total Bookings that found their listing's terms in this process (checked as written).\n\
              # TYPE terms_cache_hits_total counter\n\
              terms_cache_hits_total {terms_hits}\n\
-             # HELP terms_cache_misses_total Bookings that read their listing's terms from PostgreSQL first.\n\
+             # HELP terms_cache_misses_total Bookings that found no terms of their listing in this process.\n\
              # TYPE terms_cache_misses_total counter\n\
              terms_cache_misses_total {terms_misses}\n"
         );

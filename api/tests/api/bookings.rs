@@ -718,8 +718,9 @@ async fn booking_anonymously_or_with_a_bad_token_is_unauthorized() {
 
 /// `POST /bookings` does not read the account when it checks the token:
 /// the hold's statement requires it open. A closed account's token is
-/// still refused as on every other route, with the same 401, and books
-/// nothing; with an idempotency key it replays nothing either.
+/// still refused as on every other route, with the same 401 whatever else
+/// is wrong with the request, and books nothing; with an idempotency key
+/// it replays nothing either.
 #[tokio::test]
 async fn a_closed_account_s_token_books_nothing_and_replays_nothing() {
     let app = TestApp::spawn().await;
@@ -732,10 +733,16 @@ async fn a_closed_account_s_token_books_nothing_and_replays_nothing() {
     assert_eq!(closed.status(), 204, "{}", closed.text().await.unwrap_or_default());
 
     let elsewhere = assert_unauthorized(app.get("/users/me", Some(&guest.access_token)).await).await;
+    let unknown = stay(&uuid::Uuid::new_v4().to_string(), &day(10), &day(12), 2);
+    let too_many = stay(&pid, &day(10), &day(12), 9);
     for answer in [
         try_book(&app, &guest, &body).await,
         post_with_key(&app, &guest, "before-closing", &body).await,
         post_with_key(&app, &guest, "after-closing", &body).await,
+        // Refused for the account before anything else is said of the request.
+        try_book(&app, &guest, &unknown).await,
+        try_book(&app, &guest, &too_many).await,
+        post_with_key(&app, &guest, "", &body).await,
     ] {
         let problem = assert_unauthorized(answer).await;
         assert_eq!(problem["detail"], elsewhere["detail"]);
