@@ -284,7 +284,15 @@ impl BookingsApi {
         match self.book(guest, body.0, idempotency_key.0, &request_id.0.0).await {
             // The account was not read before: a closed one answers 401
             // whatever else is wrong with the request, as on every route.
-            Err(error) if !matches!(error, ApiError::Unauthorized(..)) => {
+            // Not after a failure (a 503 while PostgreSQL is away would
+            // wait for a connection a second time).
+            Err(
+                error @ (ApiError::BadRequest(..)
+                | ApiError::Forbidden(..)
+                | ApiError::NotFound(..)
+                | ApiError::Conflict(..)
+                | ApiError::Unprocessable(..)),
+            ) => {
                 if users::credentials(&self.state.db, guest).await?.is_none() {
                     return Err(ApiError::account_closed());
                 }
