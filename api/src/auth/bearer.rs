@@ -1,6 +1,10 @@
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
-use shared::{domain::UserId, policy::Actor, users};
+use shared::{
+    domain::{Role, UserId},
+    policy::Actor,
+    users,
+};
 
 use crate::{error::ApiError, state::AppState};
 
@@ -22,8 +26,14 @@ pub async fn actor_of_token(state: &AppState, token: &str) -> Result<Actor, ApiE
     let Some(claimed) = state.tokens.verify(token) else {
         return Err(invalid_token());
     };
-    match users::credentials(&state.db, claimed.user_id).await? {
-        Some(account) => Ok(Actor { user_id: claimed.user_id, role: account.role }),
+    Ok(Actor { user_id: claimed.user_id, role: open_account_role(state, claimed.user_id).await? })
+}
+
+/// The role of `user`'s account as it stands now; the 401 of a closed
+/// account's token when it is closed.
+pub async fn open_account_role(state: &AppState, user: UserId) -> Result<Role, ApiError> {
+    match users::credentials(&state.db, user).await? {
+        Some(account) => Ok(account.role),
         None => Err(ApiError::account_closed()),
     }
 }

@@ -6,6 +6,6 @@ mod bearer;
 mod sessions;
 mod tokens;
 
-pub use bearer::{BearerAuth, OptionalAuth, SignedBearer, actor_of_token};
+pub use bearer::{BearerAuth, OptionalAuth, SignedBearer, actor_of_token, open_account_role};
 pub use sessions::{RotateError, Sessions};
 pub use tokens::{AccessToken, TokenIssuer};

@@ -10,12 +10,11 @@ use shared::{
     domain::{BookingId, BookingStatus, PropertyId, StayDates, UserId, ValidationErrors},
     jobs::Party,
     pagination::{CursorTime, Page, PageLimit, decode_cursor},
-    users,
 };
 use uuid::Uuid;
 
 use crate::{
-    auth::{BearerAuth, SignedBearer},
+    auth::{BearerAuth, SignedBearer, open_account_role},
     error::{ApiError, Result},
     idempotency::{self, Begun},
     request_id::RequestId,
@@ -209,7 +208,7 @@ impl BookingsApi {
     }
 
     /// `POST /bookings` for `guest`, whose account is checked by the hold's
-    /// statement (or read first when a stored answer may be replayed).
+    /// statement unless the caller has read it.
     async fn book(
         &self,
         guest: UserId,
@@ -234,10 +233,6 @@ impl BookingsApi {
                 now,
             )
         } else {
-            // A replay answers only an open account, as every route does.
-            if users::credentials(&self.state.db, guest).await?.is_none() {
-                return Err(ApiError::account_closed());
-            }
             let mut guard = match idempotency::begin(&self.state.db, guest, key, "POST /bookings", &body).await? {
                 Begun::Replay(stored) => {
                     let booking: BookingBody = idempotency::replayed(stored)?;
@@ -281,8 +276,13 @@ impl BookingsApi {
         request_id: Data<&RequestId>,
     ) -> Result<CreateBookingResponse> {
         let guest = auth.0;
+        // A replay answers only an open account, as every route does.
+        let keyed = idempotency_key.0.is_some();
+        if keyed {
+            open_account_role(&self.state, guest).await?;
+        }
         match self.book(guest, body.0, idempotency_key.0, &request_id.0.0).await {
-            // The account was not read before: a closed one answers 401
+            // The account was not read yet: a closed one answers 401
             // whatever else is wrong with the request, as on every route.
             // Not after a failure (a 503 while PostgreSQL is away would
             // wait for a connection a second time).
@@ -292,10 +292,8 @@ impl BookingsApi {
                 | ApiError::NotFound(..)
                 | ApiError::Conflict(..)
                 | ApiError::Unprocessable(..)),
-            ) => {
-                if users::credentials(&self.state.db, guest).await?.is_none() {
-                    return Err(ApiError::account_closed());
-                }
+            ) if !keyed => {
+                open_account_role(&self.state, guest).await?;
                 Err(error)
             }
             answer => answer,
