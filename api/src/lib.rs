@@ -17,11 +17,13 @@
 //! - [`types`]: schema scalars (`Date`).
 //! - [`state`]: what handlers share.
 //! - [`cli`]: operator commands (`serve`, `create-admin`, `openapi`).
+//! - [`allocator`]: the binary's global allocator, mimalloc with large blocks mapped.
 
 // `ApiError` carries its problem document by value: errors are the cold
 // path, and boxing would only add an allocation to each.
 #![allow(clippy::result_large_err)]
 
+pub mod allocator;
 pub mod auth;
 pub mod cache;
 pub mod cli;

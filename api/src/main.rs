@@ -9,13 +9,14 @@ use api::{
 
 /// mimalloc: glibc's malloc made the request threads contend on its arena
 /// locks (futex waits in a profile of cached reads); with mimalloc a cached
-/// detail answers 23% more requests a second and a search 20% more, at a
-/// peak RSS of 58 MiB against 54. It does not ask for transparent huge
-/// pages (`no_thp`), which took the same load to 104 MiB; where the kernel
-/// gives them to every mapping (THP `always`), `MIMALLOC_ALLOW_THP=0`
-/// turns them off for the process, as the API's image does.
+/// detail answers 23% more requests a second and a search 20% more. It does
+/// not ask for transparent huge pages (`no_thp`), which took the same load
+/// from 58 to 104 MiB; where the kernel gives them to every mapping (THP
+/// `always`), `MIMALLOC_ALLOW_THP=0` turns them off for the process, as the
+/// API's image does. Blocks of a mebibyte or more, a password hash's memory,
+/// are mapped for themselves ([`api::allocator`]).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: api::allocator::Allocator = api::allocator::Allocator;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
