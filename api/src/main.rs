@@ -13,8 +13,9 @@ use api::{
 /// not ask for transparent huge pages (`no_thp`), which took the same load
 /// from 58 to 104 MiB; where the kernel gives them to every mapping (THP
 /// `always`), `MIMALLOC_ALLOW_THP=0` turns them off for the process, as the
-/// API's image does. Blocks of a mebibyte or more, a password hash's memory,
-/// are mapped for themselves ([`api::allocator`]).
+/// API's image does. Blocks of a mebibyte or more (aligned to a page at
+/// most), a password hash's memory, are mapped for themselves
+/// ([`api::allocator`]).
 #[global_allocator]
 static ALLOCATOR: api::allocator::Allocator = api::allocator::Allocator;
 
