@@ -155,9 +155,8 @@ pub async fn create(
     let (hold, property) = match cached {
         Some(quoted) => quoted,
         None => {
-            let terms = properties::terms(&mut *conn, id).await?;
-            cache.read(id, terms.as_ref());
-            let terms = terms.ok_or(DomainError::NotFound("property"))?;
+            let terms =
+                cache.read(id, properties::terms(&mut *conn, id).await?).ok_or(DomainError::NotFound("property"))?;
             (Hold::quote(guest, &terms, stay, guests, now)?, terms)
         }
     };
@@ -186,9 +185,8 @@ pub async fn create(
     // their dates and the hold is written at the listing's current terms;
     // an overlap left fails on the `bookings_no_overlap` constraint.
     let mut tx = conn.begin().await?;
-    let property = properties::terms_for_update(&mut tx, id).await?;
-    cache.read(id, property.as_ref());
-    let property = property.ok_or(DomainError::NotFound("property"))?;
+    let property =
+        cache.read(id, properties::terms_for_update(&mut tx, id).await?).ok_or(DomainError::NotFound("property"))?;
     let hold = Hold::quote(guest, &property, stay, guests, now)?;
     expire_due_holds(&mut tx, Sweep::Property(property.id), request_id).await?;
     // Under the listing's lock the hold is written unless its guest's

@@ -92,9 +92,10 @@ impl TermsCache {
         terms
     }
 
-    /// What was just read of `id`: its terms, or `None` when it is gone.
-    pub fn read(&self, id: PropertyId, terms: Option<&Terms>) {
-        match terms {
+    /// Notes what was just read of `id` (its terms, or `None` when it is
+    /// gone) and hands it back.
+    pub fn read(&self, id: PropertyId, terms: Option<Terms>) -> Option<Terms> {
+        match &terms {
             Some(terms) => {
                 self.entries().put(id, terms.clone());
             }
@@ -102,6 +103,7 @@ impl TermsCache {
                 self.entries().pop(&id);
             }
         }
+        terms
     }
 
     fn entries(&self) -> MutexGuard<'_, LruCache<PropertyId, Terms>> {
@@ -378,12 +380,7 @@ pub async fn may_see(executor: impl PgExecutor<'_>, actor: Option<Actor>, proper
 /// An active listing's terms, read without a lock.
 #[tracing::instrument(skip(executor))]
 pub async fn terms(executor: impl PgExecutor<'_>, id: PropertyId) -> sqlx::Result<Option<Terms>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {TERMS} from properties where property_id = $1 and deleted_at is null"
-    )))
-    .bind(id)
-    .fetch_optional(executor)
-    .await
+    read_terms(executor, id, "").await
 }
 
 /// Locks an active listing for the rest of the transaction and reads its
@@ -395,11 +392,16 @@ pub async fn terms(executor: impl PgExecutor<'_>, id: PropertyId) -> sqlx::Resul
 /// alone).
 #[tracing::instrument(skip(conn))]
 pub async fn terms_for_update(conn: &mut PgConnection, id: PropertyId) -> sqlx::Result<Option<Terms>> {
+    read_terms(conn, id, "for no key update").await
+}
+
+/// An active listing's terms, with the row lock `lock` (SQL; empty for none).
+async fn read_terms(executor: impl PgExecutor<'_>, id: PropertyId, lock: &str) -> sqlx::Result<Option<Terms>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {TERMS} from properties where property_id = $1 and deleted_at is null for no key update"
+        "select {TERMS} from properties where property_id = $1 and deleted_at is null {lock}"
     )))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(executor)
     .await
 }
 
